@@ -1,0 +1,203 @@
+"""The Account aggregate: payment model, prepaid balance, block list and campaign.
+
+The account's stream stays short: one event per top-up, per batch and per refund
+pass (not per message), and the application snapshots it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ConflictError, InvalidRequestError, TopUpConflictError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+PaymentModel = Literal["balance", "post_invoice"]
+ChargedTo = Literal["balance", "invoice"]
+BlockSource = Literal["manual", "stop", "unsubscribe_link"]
+PAYMENT_MODELS: tuple[PaymentModel, ...] = ("balance", "post_invoice")
+MAX_TOP_UP = 10**12  # minor units; an absurd amount is a typo, not a top-up
+
+
+def check_payment_model(model: object) -> PaymentModel:
+    if model == "balance":
+        return "balance"
+    if model == "post_invoice":
+        return "post_invoice"
+    msg = f"payment_model must be 'balance' or 'post_invoice', got {model!r}"
+    raise InvalidRequestError(msg)
+
+
+class Account(Aggregate):
+    TOPIC = "smsledger:Account"
+
+    class Created(Aggregate.Created):
+        TOPIC = "smsledger:Account.Created"
+
+    @event("Opened", topic="smsledger:Account.Opened")
+    def __init__(
+        self,
+        name: str,
+        payment_model: PaymentModel,
+        currency: str,
+        timezone: str,
+        timestamp: datetime,
+    ) -> None:
+        self.name = name
+        self.payment_model: PaymentModel = payment_model
+        self.currency = currency
+        self.timezone = timezone
+        self.balance = 0
+        self.top_ups: dict[str, int] = {}
+        self.blocked: dict[str, list[str]] = {}  # msisdn -> [source, added_at ISO]
+        self.us_campaign = False
+        self.banned_keywords: list[str] = []
+
+    # --- top-ups -----------------------------------------------------------------
+
+    def top_up(self, amount: int, reference: str, timestamp: datetime) -> bool:
+        """Credit the balance once per reference; ``False`` if it was already done."""
+        if type(amount) is not int or amount <= 0 or amount > MAX_TOP_UP:
+            msg = f"top-up amount must be a positive integer of minor units, got {amount!r}"
+            raise InvalidRequestError(msg)
+        if not reference or len(reference) > 200:
+            msg = "top-up reference must be 1-200 characters"
+            raise InvalidRequestError(msg)
+        if self.payment_model == "post_invoice":
+            msg = "a post-invoiced account has no top-up"
+            raise ConflictError(msg)
+        if reference in self.top_ups:
+            if self.top_ups[reference] != amount:
+                msg = (
+                    f"reference {reference!r} was used for {self.top_ups[reference]}, not {amount}"
+                )
+                raise TopUpConflictError(msg)
+            return False
+        self._topped_up(amount, reference, timestamp)
+        return True
+
+    @event("ToppedUp", topic="smsledger:Account.ToppedUp")
+    def _topped_up(self, amount: int, reference: str, timestamp: datetime) -> None:
+        self.balance += amount
+        self.top_ups[reference] = amount
+
+    # --- charging ----------------------------------------------------------------
+
+    @property
+    def charges_to(self) -> ChargedTo:
+        """Post-invoicing has priority over any balance left."""
+        return "invoice" if self.payment_model == "post_invoice" else "balance"
+
+    def plan_funding(self, prices: Sequence[int]) -> int:
+        """How many of ``prices``, in order, this account can fund now.
+
+        On the balance model messages are funded in recipient order while the
+        balance covers each price; the rest are refused. On post-invoicing all are.
+        """
+        if self.charges_to == "invoice":
+            return len(prices)
+        left = self.balance
+        for i, price in enumerate(prices):
+            if price > left:
+                return i
+            left -= price
+        return len(prices)
+
+    def charge_batch(
+        self, batch_id: UUID, charges: Sequence[tuple[UUID, int]], timestamp: datetime
+    ) -> None:
+        """Record one batch's charges; on the balance model the balance goes down."""
+        total = sum(amount for _, amount in charges)
+        if self.charges_to == "balance" and total > self.balance:
+            msg = f"batch costs {total}, balance is {self.balance}"
+            raise ConflictError(msg)
+        self._batch_charged(
+            batch_id,
+            self.charges_to,
+            total,
+            [[message_id.hex, amount] for message_id, amount in charges],
+            timestamp,
+        )
+
+    @event("BatchCharged", topic="smsledger:Account.BatchCharged")
+    def _batch_charged(
+        self,
+        batch_id: UUID,
+        charged_to: ChargedTo,
+        amount: int,
+        charges: list[list[str | int]],
+        timestamp: datetime,
+    ) -> None:
+        if charged_to == "balance":
+            self.balance -= amount
+
+    def refund(self, refunds: Sequence[tuple[UUID, int]], timestamp: datetime) -> None:
+        """Give balance-charged messages' prices back, in one event per pass."""
+        if refunds:
+            total = sum(amount for _, amount in refunds)
+            self._refunded(
+                total, [[message_id.hex, amount] for message_id, amount in refunds], timestamp
+            )
+
+    @event("Refunded", topic="smsledger:Account.Refunded")
+    def _refunded(self, amount: int, refunds: list[list[str | int]], timestamp: datetime) -> None:
+        self.balance += amount
+
+    # --- settings ------------------------------------------------------------------
+
+    def change_payment_model(self, payment_model: PaymentModel, timestamp: datetime) -> None:
+        if payment_model != self.payment_model:
+            self._payment_model_changed(payment_model, timestamp)
+
+    @event("PaymentModelChanged", topic="smsledger:Account.PaymentModelChanged")
+    def _payment_model_changed(self, payment_model: PaymentModel, timestamp: datetime) -> None:
+        self.payment_model = payment_model
+
+    def book_campaign(self, timestamp: datetime) -> None:
+        """Book the campaign that US and Canadian recipients require."""
+        if not self.us_campaign:
+            self._campaign_booked(timestamp)
+
+    @event("CampaignBooked", topic="smsledger:Account.CampaignBooked")
+    def _campaign_booked(self, timestamp: datetime) -> None:
+        self.us_campaign = True
+
+    def set_banned_keywords(self, keywords: Sequence[str], timestamp: datetime) -> None:
+        cleaned = sorted({k.strip().lower() for k in keywords if k.strip()})
+        if cleaned != self.banned_keywords:
+            self._keywords_set(cleaned, timestamp)
+
+    @event("BannedKeywordsSet", topic="smsledger:Account.BannedKeywordsSet")
+    def _keywords_set(self, keywords: list[str], timestamp: datetime) -> None:
+        self.banned_keywords = keywords
+
+    # --- block list ------------------------------------------------------------------
+
+    def is_blocked(self, msisdn: str) -> bool:
+        return msisdn in self.blocked
+
+    def block_number(self, msisdn: str, source: BlockSource, timestamp: datetime) -> bool:
+        """Put a normalised number on the block list; ``False`` if already there."""
+        if msisdn in self.blocked:
+            return False
+        self._number_blocked(msisdn, source, timestamp)
+        return True
+
+    @event("NumberBlocked", topic="smsledger:Account.NumberBlocked")
+    def _number_blocked(self, msisdn: str, source: BlockSource, timestamp: datetime) -> None:
+        self.blocked[msisdn] = [source, timestamp.isoformat()]
+
+    def unblock_number(self, msisdn: str, timestamp: datetime) -> bool:
+        if msisdn not in self.blocked:
+            return False
+        self._number_unblocked(msisdn, timestamp)
+        return True
+
+    @event("NumberUnblocked", topic="smsledger:Account.NumberUnblocked")
+    def _number_unblocked(self, msisdn: str, timestamp: datetime) -> None:
+        del self.blocked[msisdn]

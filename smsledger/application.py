@@ -1,0 +1,472 @@
+"""The ledger application: use cases over the Account, Message and Batch aggregates.
+
+Thin by design (load, call the domain, save); the rules live in ``domain/``. Time is
+passed in through ``clock`` so tests and the sweeper decide what "now" is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+
+from domain.account import Account, PaymentModel, check_payment_model
+from domain.addressing import country_of, normalise_msisdn, validate_sender
+from domain.batch import Batch, ReceiptLine, batch_id_for
+from domain.errors import (
+    AccountNotFoundError,
+    ConcurrentUpdateError,
+    InvalidRequestError,
+    MessageNotFoundError,
+    MessageRejectedError,
+)
+from domain.message import Message
+from domain.money import check_currency
+from domain.periods import DEFAULT_TIMEZONE, check_timezone
+from domain.pricing import PriceList, load_price_list
+from domain.rules import PLATFORM_BANNED_KEYWORDS, check_content, check_recipient
+from domain.segments import segment
+from domain.status import INSUFFICIENT_FUNDS
+from smsledger.transcoder import OrjsonTranscoder
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from eventsourcing.persistence import Recording, Transcoder
+
+    from domain.segments import Segmentation
+
+DEFAULT_VALIDITY = 259_200  # 72 hours: how long operators usually retry
+MIN_VALIDITY = 60
+MAX_VALIDITY = 259_200
+MAX_SENDER_LENGTH = 64  # beyond any valid sender; longer is a malformed request
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    """The answer to a send: the same every time the same reference is sent."""
+
+    batch_id: UUID
+    total_price: int
+    currency: str
+    lines: list[ReceiptLine]
+    replayed: bool = False
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class Written:
+    """A use case's result with the log position its events reached."""
+
+    value: Any
+    position: int | None
+
+
+class Ledger(Application[UUID]):
+    name = "Ledger"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: 100}
+    max_retries = 8
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        price_lists: dict[str, PriceList] | None = None,
+        platform_keywords: Iterable[str] = PLATFORM_BANNED_KEYWORDS,
+        max_parts: int = 10,
+        max_recipients: int = 10_000,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        if price_lists is None:
+            default = load_price_list()
+            price_lists = {default.currency: default}
+        self.price_lists = price_lists
+        self.platform_keywords = tuple(platform_keywords)
+        self.max_parts = max_parts
+        self.max_recipients = max_recipients
+
+    def construct_transcoder(self) -> Transcoder:
+        return OrjsonTranscoder()
+
+    def now(self) -> datetime:
+        at = self.clock()
+        if at.tzinfo is None:
+            msg = "the clock must give aware datetimes"
+            raise ValueError(msg)
+        return at
+
+    # --- persistence helpers ----------------------------------------------------------
+
+    def _save(self, *aggregates: Any) -> int | None:
+        recordings: list[Recording[UUID]] = self.save(*aggregates)
+        ids = [r.notification.id for r in recordings if r.notification.id is not None]
+        return max(ids) if ids else None
+
+    def _retrying(self, attempt: Callable[[], Written]) -> Written:
+        """Run ``attempt`` again on a version conflict, a bounded number of times."""
+        for _ in range(self.max_retries):
+            try:
+                return attempt()
+            except RecordConflictError:
+                continue
+        msg = "too many concurrent changes to the same account; try again"
+        raise ConcurrentUpdateError(msg)
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def get_account(self, account_id: UUID) -> Account:
+        try:
+            return cast(Account, self.repository.get(account_id))
+        except AggregateNotFoundError:
+            raise AccountNotFoundError(str(account_id)) from None
+
+    def open_account(
+        self,
+        name: str,
+        payment_model: str = "balance",
+        currency: str = "SEK",
+        timezone: str = DEFAULT_TIMEZONE,
+    ) -> Written:
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            msg = "name must be 1-200 characters"
+            raise InvalidRequestError(msg)
+        check_currency(currency)
+        if currency not in self.price_lists:
+            msg = f"no price list for {currency}; available: {', '.join(sorted(self.price_lists))}"
+            raise InvalidRequestError(msg)
+        account = Account(
+            name=name.strip(),
+            payment_model=check_payment_model(payment_model),
+            currency=currency,
+            timezone=check_timezone(timezone),
+            timestamp=self.now(),
+        )
+        return Written(account, self._save(account))
+
+    def top_up(self, account_id: UUID, amount: int, reference: str) -> Written:
+        """Credit the balance once per reference. ``value`` is ``(account, created)``."""
+
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            created = account.top_up(amount, reference, self.now())
+            position = self._save(account) if created else None
+            return Written((account, created), position)
+
+        return self._retrying(attempt)
+
+    def change_payment_model(self, account_id: UUID, payment_model: str) -> Written:
+        model: PaymentModel = check_payment_model(payment_model)
+
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            account.change_payment_model(model, self.now())
+            return Written(account, self._save(account))
+
+        return self._retrying(attempt)
+
+    def book_campaign(self, account_id: UUID) -> Written:
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            account.book_campaign(self.now())
+            return Written(account, self._save(account))
+
+        return self._retrying(attempt)
+
+    def set_banned_keywords(self, account_id: UUID, keywords: Sequence[str]) -> Written:
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            account.set_banned_keywords(keywords, self.now())
+            return Written(account, self._save(account))
+
+        return self._retrying(attempt)
+
+    def block_number(self, account_id: UUID, msisdn: str, source: str = "manual") -> Written:
+        """Put a number on the block list. ``value`` is the normalised number."""
+        number = normalise_msisdn(msisdn)
+        if source not in ("manual", "stop", "unsubscribe_link"):
+            msg = f"unknown block source {source!r}"
+            raise InvalidRequestError(msg)
+
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            account.block_number(number, source, self.now())  # type: ignore[arg-type]
+            return Written(number, self._save(account))
+
+        return self._retrying(attempt)
+
+    def unblock_number(self, account_id: UUID, msisdn: str) -> Written:
+        number = normalise_msisdn(msisdn)
+
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            removed = account.unblock_number(number, self.now())
+            return Written(removed, self._save(account))
+
+        return self._retrying(attempt)
+
+    # --- sending ------------------------------------------------------------------------
+
+    def send_batch(
+        self,
+        account_id: UUID,
+        *,
+        sender: str,
+        recipients: Sequence[str],
+        body: str,
+        validity_period: int = DEFAULT_VALIDITY,
+        send_at: datetime | None = None,
+        reference: str | None = None,
+    ) -> BatchReceipt:
+        """Accept, price and fund one message per recipient, in ONE transaction.
+
+        A recipient that fails a rule becomes a message with its 4xx status. The same
+        ``reference`` again returns the first receipt and charges nothing.
+        """
+        self._check_batch_request(sender, recipients, body, validity_period, send_at, reference)
+        batch_id = batch_id_for(account_id, reference)
+
+        def attempt() -> Written:
+            if reference is not None:
+                existing = self._existing_batch(batch_id)
+                if existing is not None:
+                    return Written(existing, None)
+            account = self.get_account(account_id)
+            receipt, aggregates = self._build_batch(
+                account, batch_id, sender, recipients, body, validity_period, send_at, reference
+            )
+            position = self._save(account, *aggregates)
+            return Written(receipt, position)
+
+        written = self._retrying(attempt)
+        receipt = cast(BatchReceipt, written.value)
+        if written.position is None:
+            return receipt
+        return BatchReceipt(
+            receipt.batch_id,
+            receipt.total_price,
+            receipt.currency,
+            receipt.lines,
+            replayed=False,
+            position=written.position,
+        )
+
+    def _check_batch_request(
+        self,
+        sender: object,
+        recipients: object,
+        body: object,
+        validity_period: object,
+        send_at: object,
+        reference: object,
+    ) -> None:
+        if not isinstance(sender, str) or len(sender) > MAX_SENDER_LENGTH:
+            msg = f"sender must be a string of at most {MAX_SENDER_LENGTH} characters"
+            raise InvalidRequestError(msg)
+        if not isinstance(body, str):
+            msg = "body must be a string"
+            raise InvalidRequestError(msg)
+        if (
+            not isinstance(recipients, list | tuple)
+            or not recipients
+            or len(recipients) > self.max_recipients
+        ):
+            msg = f"recipients must be a list of 1 to {self.max_recipients} numbers"
+            raise InvalidRequestError(msg)
+        if not all(isinstance(r, str) and len(r) <= 64 for r in recipients):
+            msg = "every recipient must be a string of at most 64 characters"
+            raise InvalidRequestError(msg)
+        if type(validity_period) is not int or not MIN_VALIDITY <= validity_period <= MAX_VALIDITY:
+            msg = f"validity_period must be {MIN_VALIDITY}-{MAX_VALIDITY} seconds"
+            raise InvalidRequestError(msg)
+        if send_at is not None and (not isinstance(send_at, datetime) or send_at.tzinfo is None):
+            msg = "send_at must be a time with an offset"
+            raise InvalidRequestError(msg)
+        if reference is not None and (
+            not isinstance(reference, str) or not 1 <= len(reference) <= 200
+        ):
+            msg = "reference must be 1-200 characters"
+            raise InvalidRequestError(msg)
+
+    def _existing_batch(self, batch_id: UUID) -> BatchReceipt | None:
+        try:
+            batch = cast(Batch, self.repository.get(batch_id))
+        except AggregateNotFoundError:
+            return None
+        return BatchReceipt(batch.id, batch.total_price, batch.currency, batch.lines, replayed=True)
+
+    def _build_batch(
+        self,
+        account: Account,
+        batch_id: UUID,
+        sender: str,
+        recipients: Sequence[str],
+        body: str,
+        validity_period: int,
+        send_at: datetime | None,
+        reference: str | None,
+    ) -> tuple[BatchReceipt, list[Any]]:
+        now = self.now()
+        if send_at is not None and send_at <= now:
+            send_at = None  # a time in the past means "now"
+        prices = self.price_lists[account.currency]
+
+        # Rules that hold for the whole batch: sender, then content.
+        common_error: MessageRejectedError | None = None
+        seg: Segmentation | None = None
+        try:
+            validate_sender(sender)
+            seg = segment(body, max_parts=self.max_parts)
+            check_content(body, account, self.platform_keywords)
+        except MessageRejectedError as e:
+            common_error = e
+
+        messages: list[Message] = []
+        rejected: dict[int, MessageRejectedError] = {}
+        fundable: list[int] = []  # indexes into messages, in recipient order
+        for raw in recipients:
+            error = common_error
+            recipient = raw
+            unit_price = 0
+            if error is None:
+                try:
+                    recipient = check_recipient(raw, account)
+                    unit_price = prices.unit_price(country_of(recipient))
+                except MessageRejectedError as e:
+                    error = e
+            segments = seg.segments if seg else 0
+            message = Message(
+                account_id=account.id,
+                batch_id=batch_id,
+                sender=sender,
+                recipient=recipient,
+                body=body,
+                segments=segments,
+                encoding=seg.encoding if seg else "GSM-7",
+                unit_price=unit_price,
+                price=unit_price * segments if error is None else 0,
+                currency=account.currency,
+                timezone=account.timezone,
+                validity_period=validity_period,
+                send_at=send_at,
+                timestamp=now,
+            )
+            if error is None:
+                fundable.append(len(messages))
+            else:
+                rejected[len(messages)] = error
+            messages.append(message)
+
+        # Funding, in recipient order, while the balance covers each price.
+        n_funded = account.plan_funding([messages[i].price for i in fundable])
+        charges: list[tuple[UUID, int]] = []
+        for rank, i in enumerate(fundable):
+            message = messages[i]
+            if rank < n_funded:
+                message.fund(account.charges_to, now)
+                charges.append((message.id, message.price))
+            else:
+                message.reject(
+                    INSUFFICIENT_FUNDS, "the account's balance does not cover this message", now
+                )
+        for i, error in rejected.items():
+            messages[i].reject(error.code, error.detail, now)
+        if charges:
+            account.charge_batch(batch_id, charges, now)
+
+        lines: list[ReceiptLine] = [
+            {
+                "id": str(m.id),
+                "recipient": m.recipient,
+                "status": m.status,
+                "segments": m.segments,
+                "encoding": m.encoding,
+                "price": m.price if m.charged else 0,
+            }
+            for m in messages
+        ]
+        total = sum(amount for _, amount in charges)
+        batch = Batch(
+            account_id=account.id,
+            reference=reference,
+            total_price=total,
+            currency=account.currency,
+            lines=lines,
+            timestamp=now,
+            id=batch_id,
+        )
+        return BatchReceipt(batch_id, total, account.currency, lines), [batch, *messages]
+
+    # --- messages ----------------------------------------------------------------------
+
+    def get_message(self, message_id: UUID, account_id: UUID | None = None) -> Message:
+        """A message; another account's id reads as not found."""
+        try:
+            message: object = self.repository.get(message_id)
+        except AggregateNotFoundError:
+            raise MessageNotFoundError(str(message_id)) from None
+        if not isinstance(message, Message) or (
+            account_id is not None and message.account_id != account_id
+        ):
+            raise MessageNotFoundError(str(message_id))
+        return message
+
+    def get_messages(self, message_ids: Sequence[UUID]) -> dict[UUID, Message]:
+        """Many messages in one read where the store allows it; unknown ids are left out."""
+        recorder = self.recorder
+        if not hasattr(recorder, "select_events_many"):
+            found: dict[UUID, Message] = {}
+            for mid in message_ids:
+                with contextlib.suppress(MessageNotFoundError):
+                    found[mid] = self.get_message(mid)
+            return found
+        stored = recorder.select_events_many(list(message_ids))
+        out: dict[UUID, Message] = {}
+        for mid, events in stored.items():
+            aggregate: Any = None  # rebuilt event by event
+            for stored_event in events:
+                domain_event = self.mapper.to_domain_event(stored_event)
+                aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
+            if isinstance(aggregate, Message):
+                out[mid] = aggregate
+        return out
+
+    def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written:
+        """Cancel before hand-off (203, refunded); a conflict afterwards."""
+
+        def attempt() -> Written:
+            message = self.get_message(message_id, account_id)
+            now = self.now()
+            message.cancel(now)
+            aggregates: list[Any] = [message]
+            aggregates.extend(self._refund_if_due([message], now))
+            return Written(message, self._save(*aggregates))
+
+        return self._retrying(attempt)
+
+    def _refund_if_due(self, messages: Iterable[Message], now: datetime) -> list[Account]:
+        """Refund the messages the policy says to; returns the accounts to save with them."""
+        by_account: dict[UUID, list[tuple[UUID, int]]] = {}
+        for message in messages:
+            if message.refund_due:
+                message.refund(now)
+                if message.charged_to == "balance":
+                    by_account.setdefault(message.account_id, []).append(
+                        (message.id, message.price)
+                    )
+        accounts = []
+        for account_id, refunds in by_account.items():
+            account = self.get_account(account_id)
+            account.refund(refunds, now)
+            accounts.append(account)
+        return accounts

@@ -1,0 +1,126 @@
+"""Where events and views live: SQLite (embedded default) or PostgreSQL (production).
+
+``SMSLEDGER_DATABASE_URL`` picks the database; this module turns it into the
+eventsourcing library's environment, and gives plain DB-API connections for the views.
+A PostgreSQL URL may carry ``?schema=NAME`` to keep everything in one schema (the
+tests give each run its own).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class DatabaseURLError(ValueError):
+    """The database URL cannot be used."""
+
+
+@dataclass(frozen=True)
+class Database:
+    kind: Literal["sqlite", "postgres"]
+    path: str = ""  # sqlite file, or ":memory:"
+    host: str = "127.0.0.1"
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+    schema: str = "public"
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        if url.startswith("sqlite:///"):
+            path = url[len("sqlite:///") :]
+            if not path:
+                msg = "sqlite URL needs a path: sqlite:///./smsledger.db"
+                raise DatabaseURLError(msg)
+            return cls(kind="sqlite", path=path)
+        if url in {"sqlite://:memory:", "sqlite:///:memory:"}:
+            return cls(kind="sqlite", path=":memory:")
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            msg = f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://..."
+            raise DatabaseURLError(msg)
+        schema = parse_qs(parts.query).get("schema", ["public"])[0]
+        if not _SCHEMA.match(schema):
+            msg = f"invalid schema name {schema!r}"
+            raise DatabaseURLError(msg)
+        dbname = parts.path.lstrip("/")
+        if not dbname:
+            msg = "postgresql URL needs a database name: postgresql://USER@HOST/DB"
+            raise DatabaseURLError(msg)
+        return cls(
+            kind="postgres",
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            dbname=dbname,
+            schema=schema,
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.kind == "postgres"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The library's environment. Table creation is off: migrations own the schema."""
+        common = {
+            "CREATE_TABLE": "n",
+            "APPLICATION_RECORDER_TOPIC": "",
+        }
+        if self.kind == "sqlite":
+            name = (
+                self.path if self.path != ":memory:" else "file:smsledger?mode=memory&cache=shared"
+            )
+            return {
+                **common,
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": name,
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": "smsledger.recorders:SQLiteLedgerRecorder",
+            }
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_SCHEMA": self.schema,
+            "POSTGRES_POOL_SIZE": "8",
+            "POSTGRES_MAX_OVERFLOW": "8",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "APPLICATION_RECORDER_TOPIC": "smsledger.recorders:PostgresLedgerRecorder",
+        }
+
+    def conninfo(self) -> str:
+        """A libpq connection string for psycopg."""
+        parts = [f"host={self.host}", f"port={self.port}", f"dbname={self.dbname}"]
+        if self.user:
+            parts.append(f"user={self.user}")
+        if self.password:
+            parts.append(f"password={self.password}")
+        return " ".join(parts)
+
+    def sqlite_connect(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection in autocommit mode, WAL, foreign keys on."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path if self.path != ":memory:" else "file:smsledger?mode=memory&cache=shared",
+            uri=self.path == ":memory:",
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30,
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn

@@ -1,0 +1,68 @@
+"""Event state to bytes and back with orjson.
+
+orjson writes UUIDs and datetimes natively but reads them back as strings, so both
+are tagged on the way out (``{"_type_": ..., "_data_": ...}``, the library's own
+convention) and restored on the way in. Tuples come back as lists.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Transcoder
+
+_UUID = "uuid_hex"
+_DATETIME = "datetime_iso"
+_SET = "set"
+
+
+def _tag(obj: Any) -> Any:
+    t = type(obj)
+    if t is str or t is int or t is bool or obj is None or t is float:
+        return obj
+    if t is UUID:
+        return {"_type_": _UUID, "_data_": obj.hex}
+    if t is datetime:
+        return {"_type_": _DATETIME, "_data_": obj.isoformat()}
+    if t is dict:
+        return {k: _tag(v) for k, v in obj.items()}
+    if t is list or t is tuple:
+        return [_tag(v) for v in obj]
+    if t is set or t is frozenset:
+        return {"_type_": _SET, "_data_": [_tag(v) for v in obj]}
+    if isinstance(obj, str):  # StrEnum and friends
+        return str(obj)
+    msg = f"cannot store a {t.__name__} in an event"
+    raise TypeError(msg)
+
+
+def _untag(obj: Any) -> Any:
+    t = type(obj)
+    if t is dict:
+        if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
+            kind, data = obj["_type_"], obj["_data_"]
+            if kind == _UUID:
+                return UUID(data)
+            if kind == _DATETIME:
+                return datetime.fromisoformat(data)
+            if kind == _SET:
+                return {_hashable(_untag(v)) for v in data}
+        return {k: _untag(v) for k, v in obj.items()}
+    if t is list:
+        return [_untag(v) for v in obj]
+    return obj
+
+
+def _hashable(obj: Any) -> Any:
+    return tuple(_hashable(v) for v in obj) if type(obj) is list else obj
+
+
+class OrjsonTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(_tag(obj))
+
+    def decode(self, data: bytes) -> Any:
+        return _untag(orjson.loads(data))

@@ -1,0 +1,254 @@
+"""The core ledger's scenarios, each run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from uuid import UUID
+
+import pytest
+
+from domain.account import Account
+from domain.errors import (
+    AccountNotFoundError,
+    AlreadyHandedOffError,
+    InvalidRequestError,
+    MessageNotFoundError,
+    TopUpConflictError,
+)
+from domain.message import Message
+from smsledger.application import Ledger
+from smsledger.storage import Database
+from tests.support import FakeClock
+
+SE = "+46701234567"
+SE2 = "+46701234568"
+SE3 = "+46701234569"
+
+
+def open_funded(ledger: Ledger, amount: int = 10_000) -> UUID:
+    account: Account = ledger.open_account("Acme").value
+    if amount:
+        ledger.top_up(account.id, amount, "initial")
+    return account.id
+
+
+def test_top_up_credits_balance_once_per_reference(ledger: Ledger) -> None:
+    # A fresh account has nothing.
+    account_id = open_funded(ledger, 0)
+    assert ledger.get_account(account_id).balance == 0
+    # A top-up credits it and reports that it did.
+    account, created = ledger.top_up(account_id, 5000, "shop-1").value
+    assert (account.balance, created) == (5000, True)
+    # The same reference again is a retry: nothing more is credited.
+    account, created = ledger.top_up(account_id, 5000, "shop-1").value
+    assert (account.balance, created) == (5000, False)
+    # The same reference with another amount is a conflict and changes nothing.
+    with pytest.raises(TopUpConflictError):
+        ledger.top_up(account_id, 7000, "shop-1")
+    assert ledger.get_account(account_id).balance == 5000
+
+
+@pytest.mark.parametrize("amount", [0, -1, 1.5, True])
+def test_top_up_rejects_amounts_that_are_not_positive_integers(
+    ledger: Ledger, amount: object
+) -> None:
+    account_id = open_funded(ledger, 0)
+    with pytest.raises(InvalidRequestError):
+        ledger.top_up(account_id, amount, "x")  # type: ignore[arg-type]
+    assert ledger.get_account(account_id).balance == 0
+
+
+def test_batch_is_charged_in_recipient_order_while_balance_covers(ledger: Ledger) -> None:
+    # Three Swedish recipients at 45 öre a segment, balance for two of them.
+    account_id = open_funded(ledger, 90)
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=[SE, SE2, SE3], body="Hi")
+    # The first two are funded, the third gets 402 and costs nothing.
+    assert [line["status"] for line in receipt.lines] == [103, 103, 402]
+    assert [line["price"] for line in receipt.lines] == [45, 45, 0]
+    assert receipt.total_price == 90
+    assert ledger.get_account(account_id).balance == 0
+    third = ledger.get_message(UUID(receipt.lines[2]["id"]))
+    assert (third.status, third.charged) == (402, False)
+
+
+def test_post_invoicing_has_priority_over_balance(ledger: Ledger) -> None:
+    # An account with balance left switches to post-invoicing.
+    account_id = open_funded(ledger, 1000)
+    ledger.change_payment_model(account_id, "post_invoice")
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=[SE], body="Hi")
+    # The charge goes to the invoice; the balance is untouched.
+    message = ledger.get_message(UUID(receipt.lines[0]["id"]))
+    assert (message.status, message.charged_to, message.charge_period) == (
+        103,
+        "invoice",
+        "2026-11",
+    )
+    assert ledger.get_account(account_id).balance == 1000
+
+
+def test_recipient_rules_give_4xx_statuses_not_errors(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    ledger.block_number(account_id, SE2)
+    receipt = ledger.send_batch(
+        account_id,
+        sender="Acme",
+        recipients=[SE, SE2, "12", "+12025550123"],
+        body="Hello",
+    )
+    # Valid; blocked (405); not an MSISDN (409); US without a campaign (403).
+    assert [line["status"] for line in receipt.lines] == [103, 405, 409, 403]
+    # Only the valid one was charged.
+    assert ledger.get_account(account_id).balance == 10_000 - 45
+
+
+def test_booked_campaign_lets_us_recipients_through(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    ledger.book_campaign(account_id)
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=["+12025550123"], body="Hi")
+    assert receipt.lines[0]["status"] == 103
+
+
+@pytest.mark.parametrize(
+    ("sender", "body", "code"),
+    [
+        ("Acme Company Ltd", "Hi", 407),
+        ("Acme", "", 408),
+        ("Acme", "Visit our casino tonight", 404),
+    ],
+)
+def test_batch_wide_rules_reject_every_recipient(
+    ledger: Ledger, sender: str, body: str, code: int
+) -> None:
+    account_id = open_funded(ledger)
+    receipt = ledger.send_batch(account_id, sender=sender, recipients=[SE, SE2], body=body)
+    assert [line["status"] for line in receipt.lines] == [code, code]
+    assert receipt.total_price == 0
+    assert ledger.get_account(account_id).balance == 10_000
+
+
+def test_account_banned_keyword_rejects_content(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    ledger.set_banned_keywords(account_id, ["lottery"])
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=[SE], body="Win the Lottery!")
+    assert receipt.lines[0]["status"] == 404
+
+
+def test_repeated_reference_returns_first_batch_and_charges_nothing(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    first = ledger.send_batch(
+        account_id, sender="Acme", recipients=[SE, SE2], body="Hi", reference="order-7"
+    )
+    again = ledger.send_batch(
+        account_id, sender="Acme", recipients=[SE, SE2], body="Hi", reference="order-7"
+    )
+    assert (again.batch_id, again.lines, again.total_price) == (
+        first.batch_id,
+        first.lines,
+        first.total_price,
+    )
+    assert again.replayed
+    assert not first.replayed
+    assert ledger.get_account(account_id).balance == 10_000 - 90
+
+
+def test_cancel_before_hand_off_refunds_to_balance(ledger: Ledger, clock: FakeClock) -> None:
+    account_id = open_funded(ledger)
+    later = clock.now + timedelta(hours=2)
+    receipt = ledger.send_batch(
+        account_id, sender="Acme", recipients=[SE], body="Hi", send_at=later
+    )
+    message_id = UUID(receipt.lines[0]["id"])
+    assert ledger.get_account(account_id).balance == 10_000 - 45
+    # Canceled while it waits for its send time: 203, and the price comes back.
+    canceled: Message = ledger.cancel(message_id).value
+    assert (canceled.status, canceled.refunded) == (203, True)
+    assert ledger.get_account(account_id).balance == 10_000
+    # Canceling again is a conflict and refunds nothing more.
+    with pytest.raises(Exception, match="final"):
+        ledger.cancel(message_id)
+    assert ledger.get_account(account_id).balance == 10_000
+
+
+def test_cancel_after_hand_off_is_a_conflict_that_changes_nothing(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    account_id = open_funded(ledger)
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=[SE], body="Hi")
+    message = ledger.get_message(UUID(receipt.lines[0]["id"]))
+    message.start_sending(clock.now)
+    message.hand_off("gw-1", clock.now)
+    ledger.save(message)
+    with pytest.raises(AlreadyHandedOffError):
+        ledger.cancel(message.id)
+    after = ledger.get_message(message.id)
+    assert (after.status, after.refunded, after.version) == (111, False, message.version)
+
+
+def test_another_accounts_message_reads_as_not_found(ledger: Ledger) -> None:
+    mine = open_funded(ledger)
+    theirs = open_funded(ledger)
+    receipt = ledger.send_batch(theirs, sender="Acme", recipients=[SE], body="Hi")
+    with pytest.raises(MessageNotFoundError):
+        ledger.get_message(UUID(receipt.lines[0]["id"]), account_id=mine)
+    with pytest.raises(MessageNotFoundError):
+        ledger.cancel(UUID(receipt.lines[0]["id"]), account_id=mine)
+
+
+def test_unknown_account_is_not_found(ledger: Ledger) -> None:
+    with pytest.raises(AccountNotFoundError):
+        ledger.top_up(UUID(int=1), 100, "x")
+
+
+def test_account_snapshot_gives_the_same_account(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    for i in range(5):
+        ledger.top_up(account_id, 1, f"r{i}")
+    ledger.take_snapshot(account_id)
+    ledger.top_up(account_id, 1, "after")
+    assert ledger.get_account(account_id).balance == 10_006
+    assert ledger.get_account(account_id).top_ups["after"] == 1
+
+
+def test_events_are_stored_under_stable_topics(ledger: Ledger) -> None:
+    account_id = open_funded(ledger)
+    topics = [e.topic for e in ledger.recorder.select_events(account_id)]
+    assert topics == ["smsledger:Account.Opened", "smsledger:Account.ToppedUp"]
+
+
+@pytest.mark.slow
+def test_concurrent_batches_never_overspend(database: Database, clock: FakeClock) -> None:
+    # A balance that covers exactly 12 messages, and 4 threads sending 6 each.
+    setup = Ledger(database.eventsourcing_env(), clock=clock)
+    account_id = open_funded(setup, 12 * 45)
+    errors: list[BaseException] = []
+    funded: list[int] = []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        app = Ledger(database.eventsourcing_env(), clock=clock)
+        try:
+            for i in range(3):
+                receipt = app.send_batch(
+                    account_id,
+                    sender="Acme",
+                    recipients=[f"+467012{worker}{i}{j}00" for j in range(2)],
+                    body="Hi",
+                )
+                with lock:
+                    funded.extend(1 for line in receipt.lines if line["status"] == 103)
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            app.close()
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # Exactly 12 funded across all threads, and not one öre below zero.
+    assert sum(funded) == 12
+    assert setup.get_account(account_id).balance == 0
+    setup.close()

@@ -1,0 +1,70 @@
+"""Test helpers shared across the suite: a clock the test controls, databases per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from smsledger.storage import Database
+
+PG_ADMIN = os.environ.get("SMSLEDGER_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@dataclass
+class FakeClock:
+    """Time passed in: a test moves it explicitly."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+    def set(self, at: datetime) -> None:
+        self.now = at
+
+
+def new_postgres_database() -> Database:
+    """A fresh schema for one test in this run; drop it with ``drop_postgres``."""
+    base = Database.from_url(PG_ADMIN)
+    schema = f"t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
+    return Database(
+        kind="postgres",
+        host=base.host,
+        port=base.port,
+        user=base.user,
+        password=base.password,
+        dbname=base.dbname,
+        schema=schema,
+    )
+
+
+def drop_postgres(db: Database) -> None:
+    with psycopg.connect(db.conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE')
+
+
+def drop_run_schemas() -> None:
+    """Drop whatever this run left behind (a test killed midway, say)."""
+    base = Database.from_url(PG_ADMIN)
+    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"t_{RUN_ID}_%",)
+        ).fetchall()
+        for (schema,) in rows:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def url_of(db: Database) -> str:
+    if db.kind == "sqlite":
+        return f"sqlite:///{db.path}"
+    auth = db.user + (f":{db.password}" if db.password else "")
+    return f"postgresql://{auth}@{db.host}:{db.port}/{db.dbname}?schema={db.schema}"

@@ -1,0 +1,155 @@
+"""A Hypothesis state machine drives random ledger commands against a simple model.
+
+After every step: the balance equals top-ups minus balance charges plus balance refunds
+(from the model and, independently, from the stored events), it is never negative,
+every message is charged at most once and refunded at most once and only if charged,
+and every aggregate rebuilt from its events equals the one in memory.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from domain.errors import ConflictError
+from smsledger.application import Ledger
+from tests.support import FakeClock
+
+VALID = ["+46701234567", "+46701234568", "+4790012345", "+4520123456"]
+INVALID = ["12", "+12025550123"]  # not an MSISDN; US without a campaign
+UNIT = {"+46": 45, "+47": 55, "+45": 55}
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.ledger = Ledger({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=self.clock)
+        self.top_ups = 0
+        self.charged: dict[UUID, tuple[str, int]] = {}  # message -> (charged_to, price)
+        self.refunded: set[UUID] = set()
+        self.cancelable: list[UUID] = []
+        self.live: dict[UUID, Any] = {}  # aggregates as last returned by a use case
+        self.refs = 0
+
+    @initialize(model=st.sampled_from(["balance", "post_invoice"]))
+    def open(self, model: str) -> None:
+        self.account_id = self.ledger.open_account("Prop", payment_model=model).value.id
+
+    def teardown(self) -> None:
+        self.ledger.close()
+
+    @property
+    def expected_balance(self) -> int:
+        charged = sum(p for to, p in self.charged.values() if to == "balance")
+        refunded = sum(self.charged[m][1] for m in self.refunded if self.charged[m][0] == "balance")
+        return self.top_ups - charged + refunded
+
+    @rule(amount=st.integers(1, 2000), repeat=st.booleans())
+    def top_up(self, amount: int, repeat: bool) -> None:
+        account = self.ledger.get_account(self.account_id)
+        if account.payment_model == "post_invoice":
+            return
+        self.refs += 1
+        reference = f"r{self.refs}"
+        self.ledger.top_up(self.account_id, amount, reference)
+        self.top_ups += amount
+        if repeat:  # a retried request credits nothing more
+            _, created = self.ledger.top_up(self.account_id, amount, reference).value
+            assert not created
+
+    @rule(
+        recipients=st.lists(st.sampled_from(VALID + INVALID), min_size=1, max_size=6),
+        body=st.sampled_from(["Hi", "Hej då €", "x" * 200, "Zürich 💡"]),
+        later=st.booleans(),
+    )
+    def send(self, recipients: list[str], body: str, later: bool) -> None:
+        send_at = self.clock.now + timedelta(hours=1) if later else None
+        receipt = self.ledger.send_batch(
+            self.account_id, sender="Prop", recipients=recipients, body=body, send_at=send_at
+        )
+        for line in receipt.lines:
+            mid = UUID(line["id"])
+            if line["status"] == 103:
+                message = self.ledger.get_message(mid)
+                assert message.charged_to is not None
+                self.charged[mid] = (message.charged_to, message.price)
+                self.cancelable.append(mid)
+                assert line["price"] == message.price > 0
+            else:
+                assert line["price"] == 0
+
+    @rule(model=st.sampled_from(["balance", "post_invoice"]))
+    def switch_payment_model(self, model: str) -> None:
+        self.ledger.change_payment_model(self.account_id, model)
+
+    @precondition(lambda self: bool(self.cancelable))
+    @rule(pick=st.integers(0, 10_000), twice=st.booleans())
+    def cancel(self, pick: int, twice: bool) -> None:
+        mid = self.cancelable.pop(pick % len(self.cancelable))
+        message = self.ledger.cancel(mid).value
+        self.live[mid] = message
+        self.refunded.add(mid)
+        if twice:
+            try:
+                self.ledger.cancel(mid)
+            except ConflictError:
+                pass
+            else:
+                raise AssertionError("a second cancel must be a conflict")
+
+    @rule(days=st.integers(1, 40))
+    def time_passes(self, days: int) -> None:
+        self.clock.advance(days=days)
+
+    @invariant()
+    def balance_matches_model_and_events(self) -> None:
+        if not hasattr(self, "account_id"):
+            return
+        account = self.ledger.get_account(self.account_id)
+        assert account.balance == self.expected_balance >= 0
+        # Independently, from the stored events alone.
+        from_events = 0
+        for stored in self.ledger.events.get(self.account_id):
+            name = type(stored).__name__
+            if name == "ToppedUp":
+                from_events += stored.amount  # type: ignore[attr-defined]
+            elif name == "BatchCharged" and stored.charged_to == "balance":  # type: ignore[attr-defined]
+                from_events -= stored.amount  # type: ignore[attr-defined]
+            elif name == "Refunded":
+                from_events += stored.amount  # type: ignore[attr-defined]
+        assert from_events == account.balance
+
+    @invariant()
+    def each_message_charged_and_refunded_at_most_once(self) -> None:
+        for mid in self.charged:
+            names = [type(e).__name__ for e in self.ledger.events.get(mid)]
+            assert names.count("Funded") == 1
+            assert names.count("Refunded") == (1 if mid in self.refunded else 0)
+            if "Refunded" in names:
+                assert names.index("Funded") < names.index("Refunded")
+
+    @invariant()
+    def aggregates_rebuilt_from_events_equal_those_in_memory(self) -> None:
+        for mid, live in self.live.items():
+            assert vars(self.ledger.get_message(mid)) == vars(live)
+        if hasattr(self, "account_id"):
+            account = self.ledger.get_account(self.account_id)
+            rebuilt: Any = None
+            for e in self.ledger.events.get(self.account_id):
+                rebuilt = e.mutate(rebuilt)  # type: ignore[attr-defined]
+            assert vars(rebuilt) == vars(account)
+
+
+LedgerMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestLedgerMachine = LedgerMachine.TestCase

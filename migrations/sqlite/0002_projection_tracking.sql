@@ -1,0 +1,6 @@
+-- Where each projection (and the dispatcher) has got to in the event log.
+-- Written in the same transaction as the rows it tracks.
+CREATE TABLE projection_tracking (
+    name TEXT PRIMARY KEY,
+    position INTEGER NOT NULL
+);

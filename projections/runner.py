@@ -1,0 +1,231 @@
+"""The projection runner: follows the event log in pages and keeps read models current.
+
+How it works
+------------
+It reads the log (``ledger.recorder.select_notifications``) in pages of up to
+``page_size`` events after the lowest position among its projections, decodes each
+event once, and gives each projection the events after its own position. All of one
+page's view writes and every projection's new tracking position commit in ONE
+transaction, so a crash before the commit leaves everything at the old position and a
+restart re-reads the same page: no event is applied twice, none is lost. A projection
+that ignores a page's events still has its position moved to the page's end.
+
+Why it never skips an event that an in-flight transaction may still commit
+---------------------------------------------------------------------------
+Positions are notification ids. On PostgreSQL the library's recorder takes
+``LOCK TABLE ledger_events IN EXCLUSIVE MODE`` before it draws ids from the sequence
+and holds it until commit, so writers draw ids and commit one after another: once id
+N is visible, every smaller id is either visible or rolled back for good (a permanent
+gap). On SQLite there is one writer at a time and the rowid is assigned inside it, so
+the same holds. Any code that appends events some other way must take the same lock.
+
+Use
+---
+``ProjectionRunner(ledger, views, [projection, ...])``; ``run_once()`` catches up and
+returns how many events it applied; ``run_forever(stop)`` keeps following;
+``wait(position, timeout)`` blocks until every projection has reached ``position`` (the
+API's read-your-writes); ``rebuild(name)`` clears a projection and replays it from zero.
+A projection implements ``Projection`` (below); ``topics`` limits which events it is
+given (empty: all), and ``apply`` writes its rows with the cursor it is handed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable, Sequence
+
+    from eventsourcing.persistence import Notification
+
+    from projections.db import ViewDatabase
+    from smsledger.application import Ledger
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000
+_RUNNER_LOCK = 0x5_31ED_0001  # advisory lock that serialises runners on PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """A decoded domain event with its position in the log."""
+
+    position: int
+    topic: str
+    event: Any
+
+
+class Projection(ABC):
+    """A read model built from the log. One subclass per view; SQL in its own dialect."""
+
+    name: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]] = ()
+    """Topics this projection reads; empty means every event."""
+
+    @abstractmethod
+    def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
+        """Write the view rows for these events, in log order, with ``cur``."""
+
+    @abstractmethod
+    def clear(self, cur: Any) -> None:
+        """Delete every row of this view, for a rebuild."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    name: str
+    position: int
+    lag: int
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        ledger: Ledger,
+        views: ViewDatabase,
+        projections: Sequence[Projection],
+        *,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.ledger = ledger
+        self.views = views
+        self.projections = list(projections)
+        self.page_size = page_size
+        self._ph = "?" if views.dialect == "sqlite" else "%s"
+        names = [p.name for p in self.projections]
+        if len(set(names)) != len(names):
+            msg = f"projection names must be unique: {names}"
+            raise ValueError(msg)
+
+    # --- positions ------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        """Each projection's tracked position (0 before its first event)."""
+        with self.views.reading() as cur:
+            return self._positions(cur)
+
+    def head(self) -> int:
+        """The last position in the log."""
+        return int(self.ledger.recorder.max_notification_id() or 0)
+
+    def progress(self) -> list[Progress]:
+        head = self.head()
+        return [Progress(n, pos, max(head - pos, 0)) for n, pos in self.positions().items()]
+
+    def wait(self, position: int, timeout: float = 5.0, *, interval: float = 0.01) -> bool:
+        """Block until every projection has reached ``position``; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if min(self.positions().values(), default=position) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    # --- processing -----------------------------------------------------------------
+
+    def run_once(self, *, max_pages: int | None = None) -> int:
+        """Apply pages until caught up (or ``max_pages``); returns events applied."""
+        applied, pages = 0, 0
+        while max_pages is None or pages < max_pages:
+            n = self._process_page()
+            if n < 0:
+                break
+            applied += n
+            pages += 1
+        return applied
+
+    def run_forever(self, stop: threading.Event, *, interval: float = 0.05) -> None:
+        """Keep following the log until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                if self.run_once(max_pages=50) == 0:
+                    stop.wait(interval)
+            except Exception:
+                log.exception("projection page failed; retrying")
+                stop.wait(1.0)
+
+    def _process_page(self) -> int:
+        """One page in one transaction. Returns events applied, or -1 when caught up."""
+        with self.views.transaction() as cur:
+            # Two runners on one database take turns; each reads positions afresh
+            # inside its own transaction, so a page is never applied twice.
+            if self.views.dialect == "postgres":
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RUNNER_LOCK,))
+            positions = self._positions(cur)
+            start = min(positions.values(), default=0)
+            notifications = self.ledger.recorder.select_notifications(
+                start=start, limit=self.page_size, inclusive_of_start=False
+            )
+            if not notifications:
+                return -1
+            end = notifications[-1].id
+            wanted = self._wanted_topics()
+            decoded = [
+                self._decode(n) for n in notifications if wanted is None or n.topic in wanted
+            ]
+            applied = 0
+            for projection in self.projections:
+                pos = positions[projection.name]
+                if pos >= end:
+                    continue
+                topics = projection.topics
+                events = [
+                    e for e in decoded if e.position > pos and (not topics or e.topic in topics)
+                ]
+                if events:
+                    projection.apply(cur, events)
+                    applied += len(events)
+                self._track(cur, projection.name, end)
+            return applied
+
+    def _positions(self, cur: Any) -> dict[str, int]:
+        cur.execute("SELECT name, position FROM projection_tracking")
+        found = {row[0]: int(row[1]) for row in cur.fetchall()}
+        return {p.name: found.get(p.name, 0) for p in self.projections}
+
+    def _wanted_topics(self) -> set[str] | None:
+        if any(not p.topics for p in self.projections):
+            return None
+        return {t for p in self.projections for t in p.topics}
+
+    def _decode(self, notification: Notification) -> LoggedEvent:
+        event = self.ledger.mapper.to_domain_event(notification)
+        return LoggedEvent(notification.id, notification.topic, event)
+
+    def _track(self, cur: Any, name: str, position: int) -> None:
+        ph = self._ph
+        cur.execute(
+            f"INSERT INTO projection_tracking (name, position) VALUES ({ph}, {ph}) "
+            f"ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            (name, position),
+        )
+
+    # --- rebuild --------------------------------------------------------------------
+
+    def rebuild(self, name: str, *, progress: Callable[[int, int], None] | None = None) -> int:
+        """Clear one projection and replay the whole log into it; returns events applied."""
+        matching = [p for p in self.projections if p.name == name]
+        if not matching:
+            msg = f"no projection named {name!r}; have {[p.name for p in self.projections]}"
+            raise KeyError(msg)
+        projection = matching[0]
+        with self.views.transaction() as cur:
+            projection.clear(cur)
+            cur.execute(f"DELETE FROM projection_tracking WHERE name = {self._ph}", (name,))
+        solo = ProjectionRunner(self.ledger, self.views, [projection], page_size=self.page_size)
+        head, total = self.head(), 0
+        while True:
+            n = solo._process_page()
+            if n < 0:
+                break
+            total += n
+            if progress is not None:
+                progress(solo.positions()[name], head)
+        return total

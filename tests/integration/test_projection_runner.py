@@ -1,0 +1,110 @@
+"""The runner's guarantees, with a minimal projection, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+
+from projections.db import ViewDatabase
+from projections.runner import LoggedEvent, Projection, ProjectionRunner
+from smsledger.application import Ledger
+from smsledger.storage import Database
+
+
+class TopicCounts(Projection):
+    """Counts events per topic; tests can see every application."""
+
+    name = "topic_counts"
+
+    def __init__(self, dialect: str, *, fail_after: int | None = None) -> None:
+        self.ph = "?" if dialect == "sqlite" else "%s"
+        self.fail_after = fail_after
+        self.seen = 0
+
+    def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
+        for e in events:
+            self.seen += 1
+            if self.fail_after is not None and self.seen > self.fail_after:
+                raise RuntimeError("crash mid-page")
+            cur.execute(
+                f"INSERT INTO t_counts (topic, n) VALUES ({self.ph}, 1) "
+                "ON CONFLICT (topic) DO UPDATE SET n = t_counts.n + 1",
+                (e.topic,),
+            )
+
+    def clear(self, cur: Any) -> None:
+        cur.execute("DELETE FROM t_counts")
+
+
+@pytest.fixture
+def views(database: Database) -> Iterator[ViewDatabase]:
+    v = ViewDatabase.open(database)
+    with v.transaction() as cur:
+        cur.execute("CREATE TABLE t_counts (topic TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    yield v
+    v.close()
+
+
+def counts(views: ViewDatabase) -> dict[str, int]:
+    with views.reading() as cur:
+        cur.execute("SELECT topic, n FROM t_counts")
+        return {r[0]: r[1] for r in cur.fetchall()}
+
+
+def make_events(ledger: Ledger, n: int) -> None:
+    account = ledger.open_account("Acme").value
+    for i in range(n):
+        ledger.top_up(account.id, 1, f"r{i}")
+
+
+def test_runner_applies_every_event_once_across_pages(ledger: Ledger, views: ViewDatabase) -> None:
+    make_events(ledger, 24)
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=7)
+    assert runner.run_once() == 25
+    assert counts(views) == {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 24}
+    assert runner.positions()["topic_counts"] == runner.head()
+    assert runner.progress()[0].lag == 0
+    # Caught up: nothing more to do.
+    assert runner.run_once() == 0
+
+
+def test_crash_mid_page_rolls_back_view_and_position_together(
+    ledger: Ledger, views: ViewDatabase
+) -> None:
+    make_events(ledger, 13)  # 14 events: pages of 5, 5 and 4
+    crashing = ProjectionRunner(
+        ledger, views, [TopicCounts(views.dialect, fail_after=13)], page_size=5
+    )
+    with pytest.raises(RuntimeError):
+        crashing.run_once()
+    # Two whole pages committed (10 events), the third rolled back with its position.
+    assert sum(counts(views).values()) == 10
+    assert crashing.positions()["topic_counts"] == 10
+    # A restarted runner carries on from there: nothing twice, nothing lost.
+    restarted = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=5)
+    restarted.run_once()
+    assert counts(views) == {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 13}
+
+
+def test_rebuild_equals_incremental(ledger: Ledger, views: ViewDatabase) -> None:
+    make_events(ledger, 5)
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=2)
+    runner.run_once()
+    incremental = counts(views)
+    seen: list[tuple[int, int]] = []
+    assert runner.rebuild("topic_counts", progress=lambda p, h: seen.append((p, h))) == 6
+    assert counts(views) == incremental
+    assert seen[-1][0] == seen[-1][1] == runner.head()
+
+
+def test_wait_returns_when_projections_reach_a_position(
+    ledger: Ledger, views: ViewDatabase
+) -> None:
+    make_events(ledger, 1)
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)])
+    head = runner.head()
+    assert runner.wait(head, timeout=0.05) is False
+    runner.run_once()
+    assert runner.wait(head, timeout=0.05) is True

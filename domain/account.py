@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import ConflictError, InvalidRequestError, TopUpConflictError
+from domain.errors import (
+    ConflictError,
+    InvalidRequestError,
+    PeriodNotEndedError,
+    TopUpConflictError,
+)
+from domain.periods import period_bounds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,6 +63,7 @@ class Account(Aggregate):
         self.blocked: dict[str, list[str]] = {}  # msisdn -> [source, added_at ISO]
         self.us_campaign = False
         self.banned_keywords: list[str] = []
+        self.issued_invoices: list[str] = []
 
     # --- top-ups -----------------------------------------------------------------
 
@@ -147,6 +154,27 @@ class Account(Aggregate):
     @event("Refunded", topic="smsledger:Account.Refunded")
     def _refunded(self, amount: int, refunds: list[list[str | int]], timestamp: datetime) -> None:
         self.balance += amount
+
+    # --- invoices ----------------------------------------------------------------
+
+    def issue_invoice(self, period: str, timestamp: datetime) -> bool:
+        """Freeze a month's invoice once the month has ended in the account's time zone.
+
+        ``False`` if it was already issued. Anything charged or refunded for the period
+        afterwards goes on the next open invoice as an adjustment (``projections/``).
+        """
+        _, end = period_bounds(period, self.timezone)
+        if timestamp < end:
+            msg = f"period {period} has not ended yet in {self.timezone}"
+            raise PeriodNotEndedError(msg)
+        if period in getattr(self, "issued_invoices", ()):
+            return False
+        self._invoice_issued(period, timestamp)
+        return True
+
+    @event("InvoiceIssued", topic="smsledger:Account.InvoiceIssued")
+    def _invoice_issued(self, period: str, timestamp: datetime) -> None:
+        self.issued_invoices = [*getattr(self, "issued_invoices", ()), period]
 
     # --- settings ------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""Recipients and senders: MSISDN normalisation (with ``phonenumbers``) and sender rules."""
+"""Recipients and senders: MSISDN normalisation and the sender-name rules.
+
+Number parsing and validity come from ``phonenumbers`` (Google's libphonenumber
+metadata); hand-rolled rules would drift from the numbering plans it tracks.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,66 @@ import phonenumbers
 
 from domain.errors import InvalidRecipientError, InvalidSenderError
 
-_ALPHANUMERIC = re.compile(r"^[A-Za-z0-9 +\-_&]{1,11}$")
-_HAS_LETTER = re.compile(r"[A-Za-z]")
-_NUMERIC = re.compile(r"^\+?[0-9]{1,15}$")
+# E.164 allows at most 15 digits; the raw-length cap only stops absurd input early and
+# keeps it out of error messages, so it leaves room for generous formatting.
+_E164_MAX_DIGITS = 15
+_RAW_MAX_LENGTH = 40
+# Formatting a person may type; anything else (letters, "ext.", "#") is refused rather
+# than guessed at: phonenumbers would read "+1800FLOWERS" as digits and drop extensions.
 _SEPARATORS = re.compile(r"[\s\-().]")
+_DIGITS = re.compile(r"\+?[0-9]+")
+# No country calling code starts with 0, so "00" can only be the international prefix.
+_INTERNATIONAL_PREFIX = "00"
+
+_ALPHANUMERIC_MAX = 11
+_NUMERIC_MAX_DIGITS = 15
+_SENDER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 -+_&")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_NUMERIC_SENDER = re.compile(r"\+?[0-9]+")
+
+
+def _shown(value: str, limit: int = 24) -> str:
+    """``value`` quoted for an error message, cut short so a huge input stays out of logs."""
+    return repr(value) if len(value) <= limit else repr(value[:limit] + "…")
 
 
 def normalise_msisdn(raw: str) -> str:
-    """``+46731234567`` or ``46731234567`` → ``+46731234567``; 409 if not a valid MSISDN."""
-    if not isinstance(raw, str) or not 3 <= len(raw) <= 32:
-        msg = f"{raw!r} is not a valid MSISDN"
+    """``+46731234567``, ``46731234567`` or ``+46 73-123 45 67`` → ``+46731234567``.
+
+    Digits without a plus are read as international, country code first. Raises
+    ``InvalidRecipientError`` (409) unless the result is a valid number.
+    """
+    if not isinstance(raw, str):
+        msg = f"the recipient must be a string of digits, got {type(raw).__name__}"
         raise InvalidRecipientError(msg)
-    digits = _SEPARATORS.sub("", raw)
-    if digits.startswith("00"):
-        digits = "+" + digits[2:]
-    if not digits.startswith("+"):
-        digits = "+" + digits
+    if len(raw) > _RAW_MAX_LENGTH:
+        msg = f"recipient {_shown(raw)} is not a valid MSISDN: too long"
+        raise InvalidRecipientError(msg)
+    compact = _SEPARATORS.sub("", raw)
+    if compact.startswith(_INTERNATIONAL_PREFIX):
+        compact = "+" + compact[len(_INTERNATIONAL_PREFIX) :]
+    if not _DIGITS.fullmatch(compact):
+        msg = (
+            f"recipient {_shown(raw)} is not a valid MSISDN: use digits with the country code, "
+            "optionally after a '+'"
+        )
+        raise InvalidRecipientError(msg)
+    digits = compact.removeprefix("+")
+    if len(digits) > _E164_MAX_DIGITS:
+        msg = f"recipient {_shown(raw)} is not a valid MSISDN: more than 15 digits"
+        raise InvalidRecipientError(msg)
     try:
-        number = phonenumbers.parse(digits, None)
+        number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
-        msg = f"{raw!r} is not a valid MSISDN"
+        msg = f"recipient {_shown(raw)} is not a valid MSISDN: no such country code"
         raise InvalidRecipientError(msg) from None
     if not phonenumbers.is_valid_number(number):
-        msg = f"{raw!r} is not a valid MSISDN"
+        msg = (
+            f"recipient {_shown(raw)} is not a valid MSISDN: not a number in the numbering "
+            "plan of its country code"
+        )
         raise InvalidRecipientError(msg)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def country_of(e164: str) -> str:
@@ -41,23 +80,54 @@ def country_of(e164: str) -> str:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return "ZZ"
-    return phonenumbers.region_code_for_number(number) or "ZZ"
+    region = phonenumbers.region_code_for_number(number)
+    # Non-geographic numbers (+800, +882, ...) come back as "001", which is no country.
+    if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
+        return "ZZ"
+    return region
 
 
 def is_north_american(e164: str) -> bool:
     """Country calling code 1: the US, Canada and the rest of the NANP."""
-    return e164.startswith("+1")
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(number.country_code == 1)
 
 
 def validate_sender(sender: str) -> str:
-    """The sender if valid, else 407: alphanumeric 1–11 with a letter, or up to 15 digits."""
-    if isinstance(sender, str):
-        if _NUMERIC.match(sender):
-            return sender
-        if _ALPHANUMERIC.match(sender) and _HAS_LETTER.search(sender):
-            return sender
-    msg = (
-        f"sender {sender!r} is invalid: use 1-11 of A-Z a-z 0-9 space - + _ & with at least "
-        "one letter, or up to 15 digits"
-    )
-    raise InvalidSenderError(msg)
+    """``sender`` unchanged if valid, else ``InvalidSenderError`` (407).
+
+    Valid: alphanumeric, 1-11 of ``A-Z a-z 0-9 space - + _ &`` with at least one letter;
+    or numeric, 1-15 digits after an optional leading ``+``.
+    """
+    if not isinstance(sender, str):
+        msg = f"the sender must be a string, got {type(sender).__name__}"
+        raise InvalidSenderError(msg)
+    if not sender:
+        msg = "the sender is empty"
+        raise InvalidSenderError(msg)
+    if _NUMERIC_SENDER.fullmatch(sender):
+        digits = len(sender.removeprefix("+"))
+        if digits > _NUMERIC_MAX_DIGITS:
+            msg = f"numeric sender {_shown(sender)} has {digits} digits; at most 15 are allowed"
+            raise InvalidSenderError(msg)
+        return sender
+    illegal = sorted({ch for ch in sender if ch not in _SENDER_CHARS})
+    if illegal:
+        msg = (
+            f"sender {_shown(sender)} holds characters not allowed in an alphanumeric sender "
+            f"({', '.join(repr(ch) for ch in illegal[:5])}); use A-Z a-z 0-9 space - + _ &"
+        )
+        raise InvalidSenderError(msg)
+    if len(sender) > _ALPHANUMERIC_MAX:
+        msg = (
+            f"alphanumeric sender {_shown(sender)} is {len(sender)} characters; "
+            "at most 11 are allowed"
+        )
+        raise InvalidSenderError(msg)
+    if not _ASCII_LETTER.search(sender):
+        msg = f"alphanumeric sender {_shown(sender)} must contain at least one letter A-Z or a-z"
+        raise InvalidSenderError(msg)
+    return sender

@@ -1,9 +1,12 @@
 """How many SMS parts a body takes, and in which encoding.
 
-GSM 03.38 text costs one septet a character (two for the extension table) with 160
-septets in one SMS and 153 a part; anything else makes the whole message UCS-2, 70
-UTF-16 units in one SMS and 67 a part. Parts are packed greedily because an escape
-pair or a surrogate pair is never split across two parts.
+GSM 03.38 (3GPP TS 23.038) text costs one septet a character, two for the extension
+table (an ESC septet, then the character), with 160 septets in one SMS and 153 a part
+once concatenated (the user data header takes the other 7). Any character outside both
+tables makes the WHOLE message UCS-2: 70 UTF-16 code units in one SMS, 67 a part.
+
+Parts are counted by greedy packing rather than division because an escape pair or a
+surrogate pair is never split across two parts: handsets would show garbage for a half.
 """
 
 from __future__ import annotations
@@ -16,48 +19,77 @@ from domain.errors import InvalidContentError
 
 Encoding = Literal["GSM-7", "UCS-2"]
 
+# The default alphabet in code-point order, 16 septets a row, so it can be checked
+# against the standard's table at a glance. 0x1B is ESC (the extension-table escape),
+# not a character, hence the gap in the second row.
 GSM7_BASIC: frozenset[str] = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "@£$¥èéùìòÇ\nØø\rÅå"  # 0x00
+    "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"  # 0x10 (0x1B ESC omitted)
+    " !\"#¤%&'()*+,-./"  # 0x20
+    "0123456789:;<=>?"  # 0x30
+    "¡ABCDEFGHIJKLMNO"  # 0x40
+    "PQRSTUVWXYZÄÖÑÜ§"  # 0x50
+    "¿abcdefghijklmno"  # 0x60
+    "pqrstuvwxyzäöñüà"  # 0x70
 )
-GSM7_EXTENSION: frozenset[str] = frozenset("^{}\\[~]|€\f")
+# Extension table: each is sent as ESC + septet, so it costs two septets.
+GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
 
-GSM_SINGLE, GSM_PART = 160, 153
-UCS2_SINGLE, UCS2_PART = 70, 67
+GSM7_SINGLE = 160
+GSM7_PER_PART = 153
+UCS2_SINGLE = 70
+UCS2_PER_PART = 67
+
+# Line breaks and form feed are text; every other control character is a client bug
+# (or an attempt to smuggle bytes to a handset), whichever encoding it would land in.
 _ALLOWED_CONTROLS = frozenset("\n\r\f")
+_NONCHARACTERS = frozenset("\ufffe\uffff")
+_UNIT_NAMES: dict[Encoding, str] = {"GSM-7": "septets", "UCS-2": "UTF-16 code units"}
 
 
 @dataclass(frozen=True, slots=True)
 class Segmentation:
+    """A body's encoding, its number of SMS parts, and its length in that encoding's units.
+
+    ``units`` is septets for GSM-7 (escape septets included) and UTF-16 code units for
+    UCS-2 (a character outside the BMP counts two).
+    """
+
     encoding: Encoding
     segments: int
     units: int
 
 
 def _check_legal(body: str) -> None:
-    for i, ch in enumerate(body):
-        cp = ord(ch)
+    for position, ch in enumerate(body):
         if ch in _ALLOWED_CONTROLS:
             continue
         category = unicodedata.category(ch)
         if category == "Cc":
-            msg = f"illegal control character U+{cp:04X} at position {i}"
-            raise InvalidContentError(msg)
-        if category == "Cs":
-            msg = f"lone surrogate U+{cp:04X} at position {i}"
-            raise InvalidContentError(msg)
-        if cp in (0xFFFE, 0xFFFF):
-            msg = f"noncharacter U+{cp:04X} at position {i}"
-            raise InvalidContentError(msg)
+            problem = "control character"
+        elif category == "Cs":
+            # A Python str can hold half a surrogate pair; it has no UTF-16 encoding.
+            problem = "unpaired surrogate"
+        elif ch in _NONCHARACTERS:
+            problem = "noncharacter"
+        else:
+            continue
+        msg = (
+            f"the body holds an illegal {problem} U+{ord(ch):04X} at position {position}; "
+            "only line feed, carriage return and form feed are allowed among control characters"
+        )
+        raise InvalidContentError(msg)
 
 
 def _costs(body: str) -> tuple[Encoding, list[int]]:
+    """The encoding and the units each character costs in it."""
     if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in body):
         return "GSM-7", [2 if ch in GSM7_EXTENSION else 1 for ch in body]
     return "UCS-2", [2 if ord(ch) > 0xFFFF else 1 for ch in body]
 
 
 def _pack(costs: list[int], per_part: int) -> int:
+    """Parts needed when no character's units may straddle two parts."""
     parts, used = 1, 0
     for cost in costs:
         if used + cost > per_part:
@@ -68,16 +100,30 @@ def _pack(costs: list[int], per_part: int) -> int:
 
 
 def segment(body: str, *, max_parts: int = 10) -> Segmentation:
-    """Encoding, parts and units of ``body``; ``InvalidContentError`` (408) if it can't go."""
-    if not isinstance(body, str) or body == "":
-        msg = "the body is empty"
+    """Encoding, parts and units of ``body``.
+
+    Raises ``InvalidContentError`` (408) when the body is empty, holds an illegal
+    character, or needs more than ``max_parts`` parts.
+    """
+    if max_parts < 1:
+        msg = f"max_parts must be at least 1, got {max_parts}"
+        raise ValueError(msg)
+    if not isinstance(body, str) or not body:
+        msg = "the message body is empty"
         raise InvalidContentError(msg)
     _check_legal(body)
     encoding, costs = _costs(body)
     units = sum(costs)
-    single, per_part = (GSM_SINGLE, GSM_PART) if encoding == "GSM-7" else (UCS2_SINGLE, UCS2_PART)
+    if encoding == "GSM-7":
+        single, per_part = GSM7_SINGLE, GSM7_PER_PART
+    else:
+        single, per_part = UCS2_SINGLE, UCS2_PER_PART
+    # A body that fits one SMS has no user data header, so it gets the whole 160/70.
     parts = 1 if units <= single else _pack(costs, per_part)
     if parts > max_parts:
-        msg = f"the body needs {parts} {encoding} parts ({units} units); the limit is {max_parts}"
+        msg = (
+            f"the message body is too long: {units} {_UNIT_NAMES[encoding]} in {encoding} "
+            f"needs {parts} parts, and the limit is {max_parts}"
+        )
         raise InvalidContentError(msg)
-    return Segmentation(encoding, parts, units)
+    return Segmentation(encoding=encoding, segments=parts, units=units)

@@ -1,0 +1,38 @@
+"""Read models built from the event log: see ``docs/projections.md``.
+
+``all_projections(dialect)`` gives every read model; ``projections.queries`` builds the
+runner that keeps them current and the ``Queries`` the API and the CLI read through.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from projections.runner import Projection
+    from projections.store import ViewStore
+
+
+def store_for(dialect: str) -> ViewStore:
+    """The view store of a database dialect (``"sqlite"`` or ``"postgres"``)."""
+    if dialect == "postgres":
+        from projections.postgres import PostgresViewStore
+
+        return PostgresViewStore()
+    from projections.sqlite import SQLiteViewStore
+
+    return SQLiteViewStore()
+
+
+def all_projections(dialect: str) -> list[Projection]:
+    """Every read model, in the order the runner applies them to a page."""
+    from projections.accounts import AccountLedgerProjection
+    from projections.invoices import InvoiceProjection
+    from projections.messages import MessageStatusProjection
+
+    store = store_for(dialect)
+    return [
+        MessageStatusProjection(store),
+        AccountLedgerProjection(store),
+        InvoiceProjection(store),
+    ]

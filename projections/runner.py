@@ -76,6 +76,10 @@ class Projection(ABC):
     def clear(self, cur: Any) -> None:
         """Delete every row of this view, for a rebuild."""
 
+    def bind(self, ledger: Ledger) -> None:  # noqa: B027 - optional hook, empty on purpose
+        """Called by the runner before any page, for a projection that must read an
+        event from outside its page in the event store. Most need nothing."""
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -98,6 +102,8 @@ class ProjectionRunner:
         self.projections = list(projections)
         self.page_size = page_size
         self._ph = "?" if views.dialect == "sqlite" else "%s"
+        for projection in self.projections:
+            projection.bind(ledger)
         names = [p.name for p in self.projections]
         if len(set(names)) != len(names):
             msg = f"projection names must be unique: {names}"

@@ -1,0 +1,95 @@
+"""History and as-of, read from the event store (not from a view).
+
+A message's events with version, type, the time the ledger recorded each (the event's
+timestamp; a delivery report's carrier time stays in its ``data``) and the status it
+left the message at; a message's status and an account's balance as of any time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.account import Account
+from domain.errors import AccountNotFoundError, MessageNotFoundError
+from domain.message import Message
+from domain.status import REFUNDED, STATUS_CODES
+
+if TYPE_CHECKING:
+    from smsledger.application import Ledger
+
+_HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def status_object(code: int | None) -> dict[str, Any] | None:
+    return None if code is None else STATUS_CODES[code].as_dict()
+
+
+def message_history(
+    ledger: Ledger, message_id: UUID, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """``{"message_id", "status", "events": [{"version", "type", "at", "status", "data"}]}``.
+
+    An event's ``status`` is the status it moved the message to (104 for a refund),
+    ``None`` when it did not change it. The top-level ``status`` is the message's status
+    as of ``as_of`` (now when ``None``), ``None`` if it did not exist yet.
+    """
+    if as_of is not None and as_of.tzinfo is None:
+        msg = "as_of needs an offset"
+        raise ValueError(msg)
+    events = list(ledger.events.get(message_id))
+    if not events:
+        raise MessageNotFoundError(str(message_id))
+    aggregate: Any = None
+    current: int | None = None
+    out: list[dict[str, Any]] = []
+    for event in events:
+        before = None if aggregate is None else aggregate.status
+        aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
+        if not isinstance(aggregate, Message):  # another aggregate's id
+            raise MessageNotFoundError(str(message_id))
+        name = type(event).__name__
+        code: int | None = REFUNDED if name == "Refunded" else aggregate.status
+        if name != "Refunded" and code == before:
+            code = None
+        at: datetime = event.timestamp  # type: ignore[attr-defined]
+        if as_of is None or at <= as_of:
+            current = aggregate.status
+        out.append(
+            {
+                "version": event.originator_version,
+                "type": name,
+                "at": at,
+                "status": status_object(code),
+                "data": {k: _json_safe(v) for k, v in vars(event).items() if k not in _HIDDEN},
+            }
+        )
+    return {"message_id": message_id, "status": status_object(current), "events": out}
+
+
+def balance_as_of(ledger: Ledger, account_id: UUID, at: datetime) -> int:
+    """The account's balance at instant ``at``, replayed from its events."""
+    aggregate: Any = None
+    for event in ledger.events.get(account_id):
+        if event.timestamp > at:  # type: ignore[attr-defined]
+            break
+        aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
+    if aggregate is None:
+        ledger.get_account(account_id)  # AccountNotFoundError for an unknown id
+        return 0
+    if not isinstance(aggregate, Account):
+        raise AccountNotFoundError(str(account_id))
+    return int(aggregate.balance)

@@ -1,0 +1,101 @@
+"""History and as-of come from the event store: every event, and the status at any time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from domain.errors import MessageNotFoundError
+from projections.db import ViewDatabase
+from projections.queries import Queries
+from smsledger.application import Ledger
+from smsledger.storage import Database
+from tests.support import FakeClock, url_of
+
+
+@pytest.fixture
+def queries(ledger: Ledger, database: Database) -> Iterator[Queries]:
+    views = ViewDatabase.open(database)
+    yield Queries(ledger, views)
+    views.close()
+
+
+def test_history_lists_every_event_with_its_status_and_as_of(
+    ledger: Ledger, queries: Queries, clock: FakeClock
+) -> None:
+    account = ledger.open_account("Acme").value
+    ledger.top_up(account.id, 100, "t")
+    sent_at = clock.now
+    receipt = ledger.send_batch(account.id, sender="Acme", recipients=["+46731234567"], body="x")
+    mid = UUID(receipt.lines[0]["id"])
+    clock.advance(minutes=1)
+    m = ledger.get_message(mid)
+    m.start_sending(clock.now)
+    m.hand_off("gw", clock.now)
+    ledger.save(m)
+    handed_off_at = clock.now
+    clock.advance(minutes=10)
+    carrier_time = clock.now - timedelta(minutes=3)
+    m = ledger.get_message(mid)
+    m.record_report(201, carrier_time, "DELIVRD", clock.now)
+    m.record_report(113, carrier_time - timedelta(minutes=1), "late info", clock.now)
+    ledger.save(m)
+
+    history = queries.history(mid)
+    assert history["message_id"] == mid
+    assert history["status"] == {"code": 201, "name": "DeliveredToHandset", "group": "Success"}
+    steps = [(e["version"], e["type"], (e["status"] or {}).get("code")) for e in history["events"]]
+    assert steps == [
+        (1, "Accepted", 101),
+        (2, "Funded", 103),
+        (3, "Sending", 110),
+        (4, "HandedOff", 111),
+        (5, "ReportApplied", 201),
+        (6, "ReportSuperseded", None),
+    ]
+    report = history["events"][4]
+    # `at` is when the ledger recorded it; the carrier's own time stays in the data.
+    assert report["at"] == clock.now
+    assert report["data"]["carrier_at"] == carrier_time.isoformat()
+    assert report["data"]["raw"] == "DELIVRD"
+
+    assert queries.history(mid, sent_at)["status"]["code"] == 103
+    assert queries.history(mid, handed_off_at)["status"]["code"] == 111
+    assert queries.history(mid, sent_at - timedelta(seconds=1))["status"] is None
+
+
+def test_history_of_an_unknown_or_non_message_id_is_not_found(
+    ledger: Ledger, queries: Queries
+) -> None:
+    account = ledger.open_account("Acme").value
+    with pytest.raises(MessageNotFoundError):
+        queries.history(uuid4())
+    with pytest.raises(MessageNotFoundError):
+        queries.history(account.id)
+
+
+def test_history_command_prints_json(ledger: Ledger, database: Database, clock: FakeClock) -> None:
+    account = ledger.open_account("Acme").value
+    ledger.top_up(account.id, 100, "t")
+    receipt = ledger.send_batch(account.id, sender="Acme", recipients=["+46731234567"], body="x")
+    mid = receipt.lines[0]["id"]
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
+    cmd = [sys.executable, "-m", "smsledger.cli", "history", mid]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert [e["type"] for e in json.loads(done.stdout)["events"]] == ["Accepted", "Funded"]
+    before = (clock.now - timedelta(days=1)).isoformat()
+    done = subprocess.run(
+        [*cmd, "--as-of", before], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert json.loads(done.stdout)["status"] is None
+    missing = subprocess.run(
+        [*cmd[:-1], str(uuid4())], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert missing.returncode == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import UUID
 
@@ -162,6 +162,16 @@ class Ledger(Application[UUID]):
             created = account.top_up(amount, reference, self.now())
             position = self._save(account) if created else None
             return Written((account, created), position)
+
+        return self._retrying(attempt)
+
+    def issue_invoice(self, account_id: UUID, period: str) -> Written:
+        """Issue (freeze) a month's invoice. ``value`` is ``(account, issued_now)``."""
+
+        def attempt() -> Written:
+            account = self.get_account(account_id)
+            issued = account.issue_invoice(period, self.now())
+            return Written((account, issued), self._save(account) if issued else None)
 
         return self._retrying(attempt)
 
@@ -470,3 +480,143 @@ class Ledger(Application[UUID]):
             account.refund(refunds, now)
             accounts.append(account)
         return accounts
+
+    # --- delivery: reports, hand-off, expiry (smsledger/dispatcher.py, sweeper.py) ----------
+
+    def record_delivery_reports(self, reports: Sequence[Any]) -> Written:
+        """Apply a batch of carrier reports in ONE transaction; ``value`` is one
+        ``{"message_id", "outcome"}`` per report, in order.
+
+        Every message of the batch is loaded in one query; a report is ``applied``,
+        a ``duplicate``, ``superseded`` (kept in the history, status unchanged),
+        ``unknown_message`` or ``invalid``. Refunds follow the policy table.
+        """
+        from smsledger.gateway import MAX_REPORTS, parse_report
+
+        if not isinstance(reports, list | tuple) or len(reports) > MAX_REPORTS:
+            msg = f"reports must be a list of at most {MAX_REPORTS}"
+            raise InvalidRequestError(msg)
+        parsed = [parse_report(r) for r in reports]
+        ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
+
+        def attempt() -> Written:
+            messages = self.get_messages(ids)
+            now = self.now()
+            results: list[dict[str, str]] = []
+            changed: dict[UUID, Message] = {}
+            for report, p in zip(reports, parsed, strict=True):
+                if p is None:
+                    given = report.get("message_id") if isinstance(report, dict) else None
+                    results.append({"message_id": str(given or ""), "outcome": "invalid"})
+                    continue
+                message = messages.get(p.message_id)
+                if message is None:
+                    results.append({"message_id": str(p.message_id), "outcome": "unknown_message"})
+                    continue
+                outcome = message.record_report(p.code, p.at, p.raw, now)
+                if outcome != "duplicate":
+                    changed[message.id] = message
+                results.append({"message_id": str(p.message_id), "outcome": outcome})
+            accounts = self._refund_if_due(changed.values(), now)
+            position = self._save(*changed.values(), *accounts) if changed else None
+            return Written(results, position)
+
+        return self._retrying(attempt)
+
+    def start_sending(self, message_ids: Sequence[UUID], now: datetime) -> Written:
+        """Record Sending (110) for each message that may be handed off at ``now``, in
+        ONE transaction. ``value`` is ``(started, stuck)``: the messages moved to 110
+        now, and those already at 110 but not handed off (a dispatcher died midway).
+
+        The state is re-checked on the version it is saved on: a message canceled
+        meanwhile makes the save conflict, and the retry no longer finds it fundable.
+        """
+        from domain.status import SENDING
+
+        def attempt() -> Written:
+            started: list[Message] = []
+            stuck: list[Message] = []
+            for message in self.get_messages(message_ids).values():
+                if message.may_hand_off(now):
+                    message.start_sending(now)
+                    started.append(message)
+                elif message.status == SENDING and not message.handed_off:
+                    stuck.append(message)
+            return Written((started, stuck), self._save(*started) if started else None)
+
+        return self._retrying(attempt)
+
+    def record_hand_offs(
+        self, handed_off: dict[UUID, str], failed: dict[UUID, str], now: datetime
+    ) -> Written:
+        """Record what the gateway said, in ONE transaction: DeliveredToGateway (111)
+        with its reference, or a failed hand-off (511), refunded. ``value`` is the
+        messages changed."""
+        from domain.status import SENDING
+
+        def attempt() -> Written:
+            messages = self.get_messages([*handed_off, *failed])
+            changed: list[Message] = []
+            for message_id, ref in handed_off.items():
+                message = messages.get(message_id)
+                if message is not None and not message.handed_off:
+                    message.hand_off(ref, now)
+                    changed.append(message)
+            for message_id, detail in failed.items():
+                message = messages.get(message_id)
+                if message is not None and message.status == SENDING and not message.handed_off:
+                    message.fail_hand_off(detail, now)
+                    changed.append(message)
+            accounts = self._refund_if_due(changed, now)
+            return Written(changed, self._save(*changed, *accounts) if changed else None)
+
+        return self._retrying(attempt)
+
+    def sweep_messages(
+        self,
+        message_ids: Sequence[UUID],
+        now: datetime,
+        grace: timedelta,
+        gateway_refs: dict[UUID, str | None] | None = None,
+    ) -> Written:
+        """One expiry pass over these messages, in ONE transaction. ``value`` is
+        ``(expired, gave_up)``, two lists of message ids.
+
+        Funded but never handed off and its validity over: 202 Expired, refunded.
+        Handed off without a final report by the end of validity plus ``grace``: 599.
+        Stuck at Sending that long: ``gateway_refs`` says whether the gateway has it
+        (a reference: handed off, then 599) or not (``None``: never sent, 202); a
+        message missing from ``gateway_refs`` is left alone.
+        """
+        from domain.status import FUNDED, SENDING
+
+        refs = gateway_refs or {}
+
+        def attempt() -> Written:
+            expired: list[Message] = []
+            gave_up: list[Message] = []
+            for message in self.get_messages(message_ids).values():
+                if message.final:
+                    continue
+                if message.status == FUNDED and now >= message.expires_at:
+                    message.expire(now)
+                    expired.append(message)
+                elif now >= message.expires_at + grace:
+                    if message.status == SENDING and not message.handed_off:
+                        if message.id not in refs:
+                            continue
+                        ref = refs[message.id]
+                        if ref is None:
+                            message.expire(now)
+                            expired.append(message)
+                            continue
+                        message.hand_off(ref, now)
+                    if message.handed_off:
+                        message.give_up(now)
+                        gave_up.append(message)
+            changed = [*expired, *gave_up]
+            accounts = self._refund_if_due(changed, now)
+            position = self._save(*changed, *accounts) if changed else None
+            return Written(([m.id for m in expired], [m.id for m in gave_up]), position)
+
+        return self._retrying(attempt)

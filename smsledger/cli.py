@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smsledger.settings import Settings
 from smsledger.storage import Database
@@ -26,13 +26,232 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from smsledger.server import serve
+
+    return serve(settings, host=args.host, port=args.port)
+
+
+def _open_read_side(settings: Settings) -> tuple[Any, Any, Any]:
+    """The ledger, the view connections and the queries over them (projections/)."""
+    from projections.db import ViewDatabase
+    from projections.queries import Queries
+    from smsledger.application import Ledger
+
+    db = Database.from_url(settings.database_url)
+    if not db.is_postgres:
+        from smsledger.migrate import migrate
+
+        migrate(db)  # the embedded default migrates itself, as `serve` does
+    ledger = Ledger(db.eventsourcing_env())
+    views = ViewDatabase.open(db)
+    return ledger, views, Queries(ledger, views)
+
+
+def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    ledger, views, queries = _open_read_side(settings)
+    runner = queries.runner
+    try:
+        if args.rebuild:
+            from tqdm import tqdm
+
+            names = [p.name for p in runner.projections]
+            if args.rebuild not in names:
+                print(f"no projection {args.rebuild!r}; have: {', '.join(names)}", file=sys.stderr)
+                return 2
+            with tqdm(total=runner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
+
+                def progress(position: int, head: int) -> None:
+                    bar.total = max(head, position)
+                    bar.n = position
+                    bar.refresh()
+
+                n = runner.rebuild(args.rebuild, progress=progress)
+            print(f"rebuilt {args.rebuild}: {n} events applied")
+        if args.once:
+            n = runner.run_once()
+            print(f"applied {n} events")
+            for p in runner.progress():
+                print(f"  {p.name}: position {p.position}, lag {p.lag}")
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        runner.run_forever(stop)
+        return 0
+    finally:
+        ledger.close()
+        views.close()
+
+
+def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+    from uuid import UUID
+
+    import orjson
+
+    from domain.errors import MessageNotFoundError
+
+    try:
+        message_id = UUID(args.message_id)
+        as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError as e:
+        print(f"smsledger history: {e}", file=sys.stderr)
+        return 2
+    if as_of is not None and as_of.tzinfo is None:
+        print(
+            "smsledger history: --as-of needs an offset, e.g. 2026-11-02T10:00+01:00",
+            file=sys.stderr,
+        )
+        return 2
+    ledger, views, queries = _open_read_side(settings)
+    try:
+        history = queries.history(message_id, as_of)
+    except MessageNotFoundError:
+        print(f"no message {message_id}", file=sys.stderr)
+        return 1
+    finally:
+        ledger.close()
+        views.close()
+    sys.stdout.write(orjson.dumps(history, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from uuid import UUID
+
+    import orjson
+
+    from domain.errors import SmsLedgerError
+    from projections.queries import format_reconciliation
+
+    try:
+        account_id = UUID(args.account) if args.account else None
+    except ValueError as e:
+        print(f"smsledger audit: {e}", file=sys.stderr)
+        return 2
+    ledger, views, queries = _open_read_side(settings)
+    try:
+        queries.catch_up(None, timeout=10.0)  # audit what the log says now
+        report = queries.reconciliation(args.period, account_id)
+    except SmsLedgerError as e:
+        print(f"smsledger audit: {e}", file=sys.stderr)
+        return 2
+    finally:
+        ledger.close()
+        views.close()
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(format_reconciliation(report))
+    return 0 if report["ok"] else 1
+
+
+def _open_delivery(settings: Settings) -> tuple[Any, Any, Any]:
+    """The ledger, view connections and gateway the dispatcher and sweeper work with."""
+    from projections.db import ViewDatabase
+    from smsledger.application import Ledger
+    from smsledger.gateway import build_gateway
+
+    db = Database.from_url(settings.database_url)
+    if not db.is_postgres:
+        from smsledger.migrate import migrate
+
+        migrate(db)
+    ledger = Ledger(db.eventsourcing_env())
+    views = ViewDatabase.open(db)
+    return ledger, views, build_gateway(settings, db)
+
+
+def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+
+    from smsledger.dispatcher import Dispatcher
+
+    ledger, views, gateway = _open_delivery(settings)
+    try:
+        if gateway is None:
+            print("SMSLEDGER_GATEWAY=none: only keeping the delivery queue current")
+        dispatcher = Dispatcher(ledger, views, gateway, batch_size=args.batch_size)
+        if args.until_idle:
+            n = dispatcher.run_until_idle()
+            print(f"idle after {n} steps of work")
+            return 0
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        dispatcher.run_forever(stop)
+        return 0
+    finally:
+        if gateway is not None:
+            gateway.close()
+        ledger.close()
+        views.close()
+
+
+def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime, timedelta
+
+    from smsledger.sweeper import Sweeper
+
+    try:
+        now = datetime.fromisoformat(args.now) if args.now else None
+    except ValueError as e:
+        print(f"smsledger sweep: {e}", file=sys.stderr)
+        return 2
+    if now is not None and now.tzinfo is None:
+        print(
+            "smsledger sweep: --now needs an offset, e.g. 2026-11-02T10:00+01:00", file=sys.stderr
+        )
+        return 2
+    ledger, views, gateway = _open_delivery(settings)
+    try:
+        grace = timedelta(seconds=settings.expiry_grace_seconds)
+        result = Sweeper(ledger, views, gateway, grace=grace).sweep(now)
+    finally:
+        if gateway is not None:
+            gateway.close()
+        ledger.close()
+        views.close()
+    print(f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="smsledger", description="The back office of an SMS provider."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="the HTTP API, plus the workers in the same process")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("migrate", help="apply migrations/ to the configured database")
     p.set_defaults(func=_cmd_migrate)
+    p = sub.add_parser("project", help="run the projections (read models) as their own process")
+    p.add_argument("--once", action="store_true", help="catch up, then exit")
+    p.add_argument("--rebuild", metavar="NAME", help="replay one projection from zero first")
+    p.set_defaults(func=_cmd_project)
+    p = sub.add_parser("dispatch", help="run the dispatcher (hand-off and reports) on its own")
+    p.add_argument("--batch-size", type=int, default=200, help="messages per hand-off batch")
+    p.add_argument("--until-idle", action="store_true", help="exit once nothing is left to do")
+    p.set_defaults(func=_cmd_dispatch)
+    p = sub.add_parser("sweep", help="one expiry pass, then exit")
+    p.add_argument("--now", help="ISO 8601 time with offset to sweep at (default: now)")
+    p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser("history", help="a message's event history, for support")
+    p.add_argument("message_id")
+    p.add_argument("--as-of", help="ISO 8601 time with offset: the status as of then")
+    p.set_defaults(func=_cmd_history)
+    p = sub.add_parser("audit", help="the reconciliation report; exit 1 on any discrepancy")
+    p.add_argument("--period", required=True, help="YYYY-MM, in each account's time zone")
+    p.add_argument("--account", help="one account's id")
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.set_defaults(func=_cmd_audit)
     return parser
 
 

@@ -1,0 +1,137 @@
+"""Dependencies shared by the routers: the services, the caller, roles, consistency.
+
+``CurrentKey`` is the authenticated caller; ``allow(...)`` narrows it to some roles (403
+otherwise); ``owned(...)`` turns another account's id into a plain 404, so an account
+role can never learn that a foreign id exists. ``MinPosition`` makes a projected read
+wait for ``X-Ledger-Min-Position``.
+"""
+
+# No ``from __future__ import annotations`` in the api package's FastAPI modules: FastAPI
+# and pydantic read these annotations at runtime.
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError, forbidden, unauthorized
+from domain.errors import AccountNotFoundError
+from smsledger.application import Ledger
+from smsledger.bootstrap import Services
+from smsledger.keys import Principal, Role, tokens_equal
+
+POSITION_HEADER = "X-Ledger-Position"
+MIN_POSITION_WAIT = 5.0
+MAX_POSITION = 2**63 - 1
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key (`sk_<role>_...`) or the operator token.",
+)
+
+
+# Dependencies that never block are ``async def``: FastAPI runs a plain ``def`` dependency
+# in the thread pool, a hop per dependency per request.
+
+
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def get_ledger(request: Request) -> Ledger:
+    services: Services = request.app.state.services
+    return services.ledger
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def current_key(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer``; 401 for a missing, unknown or revoked key."""
+    if credentials is None or not credentials.credentials:
+        raise unauthorized()
+    token = credentials.credentials
+    services: Services = request.app.state.services
+    operator_token = services.settings.operator_token
+    if operator_token and tokens_equal(token, operator_token):
+        return Principal(None, "operator", None)
+    principal = services.keys.authenticate(token)
+    if principal is None:
+        raise unauthorized("unknown or revoked token")
+    return principal
+
+
+CurrentKey = Annotated[Principal, Depends(current_key)]
+
+
+def allow(*roles: Role) -> Any:
+    """A dependency: the caller, if its role is one of ``roles``; 403 otherwise."""
+    allowed = frozenset(roles)
+
+    async def check(principal: CurrentKey) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden(f"role {principal.role!r} may not do this; allowed: {sorted(allowed)}")
+        return principal
+
+    return Depends(check)
+
+
+def owned(principal: Principal, account_id: UUID) -> UUID:
+    """``account_id`` if the caller may reach it; another account's id reads as unknown."""
+    if principal.account_id is not None and principal.account_id != account_id:
+        raise AccountNotFoundError(str(account_id))
+    if principal.role == "gateway":
+        raise forbidden()
+    return account_id
+
+
+def scope_of(principal: Principal) -> UUID | None:
+    """The account a caller's reads are limited to; ``None`` for the operator."""
+    if principal.account_id is None and principal.role != "operator":
+        raise forbidden()
+    return principal.account_id
+
+
+async def min_position(
+    request: Request,
+    x_ledger_min_position: Annotated[
+        int | None,
+        Header(
+            ge=0,
+            le=MAX_POSITION,
+            description="Wait (up to 5 s) until the projections have reached this position.",
+        ),
+    ] = None,
+) -> None:
+    if not x_ledger_min_position:
+        return
+    services: Services = request.app.state.services
+    if not await run_in_threadpool(_reached, services, x_ledger_min_position):
+        raise ApiError(
+            503,
+            f"the projections have not reached position {x_ledger_min_position} yet",
+            headers={"Retry-After": "1"},
+        )
+
+
+def _reached(services: Services, position: int) -> bool:
+    runner = services.runner
+    # A client only learns positions from our writes, so one beyond the head was never
+    # written: no point waiting for it.
+    return position <= runner.head() and runner.wait(position, MIN_POSITION_WAIT)
+
+
+MinPosition = Depends(min_position)
+
+
+def answer_position(response: Response, ledger: Ledger, position: int | None) -> None:
+    """Every write answers where the log got to; a write that changed nothing, the head."""
+    if position is None:
+        position = int(ledger.recorder.max_notification_id() or 0)
+    response.headers[POSITION_HEADER] = str(position)

@@ -1,0 +1,172 @@
+"""Every error the API answers, mapped to ``application/problem+json`` in ONE place.
+
+Domain errors (``domain.errors``) map by family: not found → 404, conflict → 409,
+invalid request or a rejected value → 422. Request validation (malformed JSON, wrong
+types, out-of-range numbers, bad UUIDs) is 422. ``ApiError`` carries the API's own
+answers (401, 403, 404, 413, 503). Anything else is a bug: logged, answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.responses import ProblemResponse
+from domain.errors import (
+    AccountNotFoundError,
+    BatchNotFoundError,
+    ConflictError,
+    InvalidRequestError,
+    MessageNotFoundError,
+    MessageRejectedError,
+    NotFoundError,
+    SmsLedgerError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://smsledger.example/problems/"
+_NOT_FOUND: dict[type[Exception], str] = {
+    AccountNotFoundError: "no such account",
+    MessageNotFoundError: "no such message",
+    BatchNotFoundError: "no such batch",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere below a route handler."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = dict(headers or {})
+
+
+def unauthorized(detail: str = "a valid bearer token is required") -> ApiError:
+    return ApiError(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(detail: str = "this role may not do that") -> ApiError:
+    return ApiError(403, detail)
+
+
+def not_found(detail: str = "no such resource") -> ApiError:
+    return ApiError(404, detail)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a router's error answers (all ``application/problem+json``)."""
+    from api.schemas import Problem
+
+    return {
+        status: {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/problem+json": {}},
+        }
+        for status in statuses
+    }
+
+
+def _slug(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "-")
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + _slug(status),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def status_of(error: SmsLedgerError) -> int:
+    """The one table from the domain's error hierarchy to HTTP."""
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    if isinstance(error, InvalidRequestError | MessageRejectedError):
+        return 422
+    return 400
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem(exc.status, exc.detail, title=exc.title, headers=exc.headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SmsLedgerError)
+    status = status_of(exc)
+    # A not-found never says whose id it was: the same words for "unknown" and "not yours".
+    if status == 404:
+        detail = _NOT_FOUND.get(type(exc), "no such resource")
+    else:
+        detail = str(exc) or HTTPStatus(status).phrase
+    return problem(status, detail)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in exc.errors()[:50]
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(first["loc"])
+    detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+    return problem(422, detail, extra={"errors": errors})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "an unexpected error; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(SmsLedgerError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

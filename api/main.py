@@ -1,0 +1,76 @@
+"""The FastAPI app: ``create_app(services)`` wires routers, errors and middleware.
+
+The services (ledger, stores, workers) come from ``smsledger.bootstrap``; this module
+builds nothing but the HTTP layer around them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from api import errors
+from api.metrics import Metrics
+from api.middleware import BodyLimitMiddleware, ObserveMiddleware
+from api.responses import OrjsonResponse
+from api.routes import (
+    accounts,
+    blocklist,
+    delivery_reports,
+    gateway_keys,
+    health,
+    invoices,
+    keys,
+    ledger,
+    messages,
+    reconciliation,
+    status_codes,
+)
+
+if TYPE_CHECKING:
+    from smsledger.bootstrap import Services
+
+DESCRIPTION = """\
+The back office of an SMS provider. Authenticate with `Authorization: Bearer <token>`:
+an API key (`sk_<role>_...`) or the operator token. Errors are
+`application/problem+json`. Every write answers `X-Ledger-Position`; a read that sends
+`X-Ledger-Min-Position` waits (up to 5 s) for the projections to reach it.
+"""
+
+
+_AUTHENTICATED_ERRORS = errors.problem_responses(401, 403, 404, 409, 413, 422, 503)
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="smsledger",
+        version="1.0.0",
+        description=DESCRIPTION,
+        default_response_class=OrjsonResponse,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.metrics = Metrics(services)
+    errors.install(app)
+    for module in (
+        accounts,
+        keys,
+        gateway_keys,
+        blocklist,
+        messages,
+        delivery_reports,
+        ledger,
+        invoices,
+        reconciliation,
+    ):
+        app.include_router(module.router, responses=_AUTHENTICATED_ERRORS)
+    for module in (status_codes, health):
+        app.include_router(module.router)
+    # Added last = outermost: the body limit runs before anything reads the body, and
+    # every answer (a 413 included) is counted and logged.
+    app.add_middleware(BodyLimitMiddleware, limit=services.settings.max_body_bytes)
+    app.add_middleware(ObserveMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,86 @@
+"""Domain objects → the contract's JSON shapes (plain dicts, rendered by orjson)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from domain.status import STATUS_CODES, status
+
+if TYPE_CHECKING:
+    from domain.account import Account
+    from domain.message import Message
+    from smsledger.application import BatchReceipt
+
+
+def status_public(code: int) -> dict[str, Any]:
+    return status(code).as_dict()
+
+
+def status_codes() -> list[dict[str, Any]]:
+    return [
+        {**s.as_dict(), "final": s.final, "description": s.description}
+        for s in sorted(STATUS_CODES.values(), key=lambda s: s.code)
+    ]
+
+
+def account_public(account: Account) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "name": account.name,
+        "payment_model": account.payment_model,
+        "currency": account.currency,
+        "timezone": account.timezone,
+        "balance": account.balance,
+    }
+
+
+def blocklist_public(account: Account) -> dict[str, Any]:
+    return {
+        "items": [
+            {"msisdn": msisdn, "added_at": datetime.fromisoformat(added_at), "source": source}
+            for msisdn, (source, added_at) in sorted(account.blocked.items())
+        ]
+    }
+
+
+def batch_public(receipt: BatchReceipt) -> dict[str, Any]:
+    return {
+        "batch_id": receipt.batch_id,
+        "total_price": receipt.total_price,
+        "currency": receipt.currency,
+        "messages": [
+            {
+                "id": line["id"],
+                "recipient": line["recipient"],
+                "status": status_public(line["status"]),
+                "segments": line["segments"],
+                "encoding": line["encoding"],
+                "price": line["price"],
+            }
+            for line in receipt.lines
+        ],
+    }
+
+
+def message_public(message: Message) -> dict[str, Any]:
+    """A message straight from its aggregate (strongly consistent), in the read shape."""
+    code = status(message.status)
+    return {
+        "id": message.id,
+        "batch_id": message.batch_id,
+        "account_id": message.account_id,
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "segments": message.segments,
+        "encoding": message.encoding,
+        "price": message.price if message.charged else 0,
+        "currency": message.currency,
+        "status": code.as_dict(),
+        "legacy_status": code.legacy,
+        "final": code.final,
+        "charged_to": message.charged_to,
+        "refunded": message.refunded,
+        "created_at": message.created_on,
+        "updated_at": message.modified_on,
+    }

@@ -1,0 +1,76 @@
+"""Accounts: open (operator), read, change the payment model, top up."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import LedgerDep, ServicesDep, allow, answer_position, owned
+from api.present import account_public
+from api.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountPublic,
+    PaymentModelUpdate,
+    TopUpCreate,
+    TopUpPublic,
+)
+from smsledger.keys import Principal
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+Operator = Annotated[Principal, allow("operator")]
+OperatorOrAdmin = Annotated[Principal, allow("operator", "admin")]
+AnyAccountReader = Annotated[Principal, allow("operator", "admin", "sender", "support", "finance")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountCreated)
+def open_account(
+    body: AccountCreate, services: ServicesDep, response: Response, _: Operator
+) -> dict[str, object]:
+    """Open an account; the answer carries its first admin key, shown only this once."""
+    written = services.ledger.open_account(
+        body.name, body.payment_model, body.currency, body.timezone
+    )
+    account = written.value
+    key = services.keys.issue("admin", account.id, services.clock())
+    answer_position(response, services.ledger, written.position)
+    return {**account_public(account), "admin_key": key.key}
+
+
+@router.get("/{account_id}", response_model=AccountPublic)
+def read_account(
+    account_id: UUID, ledger: LedgerDep, caller: AnyAccountReader
+) -> dict[str, object]:
+    return account_public(ledger.get_account(owned(caller, account_id)))
+
+
+@router.put("/{account_id}/payment-model", response_model=AccountPublic)
+def change_payment_model(
+    account_id: UUID,
+    body: PaymentModelUpdate,
+    ledger: LedgerDep,
+    response: Response,
+    caller: OperatorOrAdmin,
+) -> dict[str, object]:
+    written = ledger.change_payment_model(owned(caller, account_id), body.payment_model)
+    answer_position(response, ledger, written.position)
+    return account_public(written.value)
+
+
+@router.post(
+    "/{account_id}/top-ups",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TopUpPublic,
+    responses={200: {"model": TopUpPublic, "description": "The same reference again: no credit"}},
+)
+def top_up(
+    account_id: UUID, body: TopUpCreate, ledger: LedgerDep, response: Response, _: Operator
+) -> dict[str, object]:
+    """Credit the balance once per reference; the same reference again changes nothing."""
+    written = ledger.top_up(account_id, body.amount, body.reference)
+    account, created = written.value
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    answer_position(response, ledger, written.position)
+    return {"balance": account.balance}

@@ -1,0 +1,24 @@
+"""Delivery reports from gateways: each one applied, a duplicate, superseded, or refused."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+
+from api.deps import ServicesDep, allow, answer_position
+from api.schemas import DeliveryReportBatch, ReportResults
+from smsledger.keys import Principal
+
+router = APIRouter(prefix="/v1/delivery-reports", tags=["delivery-reports"])
+
+Gateway = Annotated[Principal, allow("gateway", "operator")]
+
+
+@router.post("", response_model=ReportResults)
+def post_delivery_reports(
+    body: DeliveryReportBatch, services: ServicesDep, response: Response, _: Gateway
+) -> dict[str, Any]:
+    """Apply carrier reports in order. A bad report is an ``invalid`` outcome for that
+    report alone; an unknown id is ``unknown_message``; a repeat is ``duplicate``."""
+    written = services.ledger.record_delivery_reports([r.model_dump() for r in body.reports])
+    answer_position(response, services.ledger, written.position)
+    return {"results": written.value}

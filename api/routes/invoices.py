@@ -1,0 +1,44 @@
+"""Invoices: one per account and calendar month (in the account's time zone)."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
+from api.schemas import InvoicePublic, Period
+from smsledger.keys import Principal
+
+router = APIRouter(prefix="/v1/accounts/{account_id}/invoices", tags=["invoices"])
+
+Reader = Annotated[Principal, allow("finance", "admin", "operator")]
+Issuer = Annotated[Principal, allow("operator", "finance")]
+PeriodPath = Annotated[Period, Path(description="YYYY-MM")]
+
+
+@router.get("/{period}", response_model=InvoicePublic, dependencies=[MinPosition])
+def read_invoice(
+    account_id: UUID,
+    period: PeriodPath,
+    services: ServicesDep,
+    ledger: LedgerDep,
+    caller: Reader,
+) -> Any:
+    ledger.get_account(owned(caller, account_id))
+    return services.queries.invoice(account_id, period)
+
+
+@router.post("/{period}/issue", response_model=InvoicePublic)
+def issue_invoice(
+    account_id: UUID,
+    period: PeriodPath,
+    services: ServicesDep,
+    ledger: LedgerDep,
+    response: Response,
+    caller: Issuer,
+) -> Any:
+    """Issue the month's invoice; 409 before the period has ended."""
+    ledger.get_account(owned(caller, account_id))
+    invoice, position = services.queries.issue_invoice(account_id, period)
+    answer_position(response, ledger, position)
+    return invoice

@@ -1,0 +1,48 @@
+"""An account's API keys: issue one per role, revoke at once."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import ServicesDep, allow, answer_position, owned
+from api.errors import not_found
+from api.schemas import KeyCreate, KeyPublic
+from smsledger.keys import Principal
+
+router = APIRouter(prefix="/v1/accounts/{account_id}/keys", tags=["keys"])
+
+OperatorOrAdmin = Annotated[Principal, allow("operator", "admin")]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyPublic)
+def issue_key(
+    account_id: UUID,
+    body: KeyCreate,
+    services: ServicesDep,
+    response: Response,
+    caller: OperatorOrAdmin,
+) -> dict[str, object]:
+    """A new key for one account role; the key itself is shown only this once."""
+    services.ledger.get_account(owned(caller, account_id))  # 404 for an unknown account
+    key = services.keys.issue(body.role, account_id, services.clock())
+    answer_position(response, services.ledger, None)
+    return {"id": key.id, "role": key.role, "key": key.key}
+
+
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def revoke_key(
+    account_id: UUID,
+    key_id: UUID,
+    services: ServicesDep,
+    caller: OperatorOrAdmin,
+) -> Response:
+    """Revoke a key: it stops working at once, in every process."""
+    owned(caller, account_id)
+    key = services.keys.find(key_id)
+    if key is None or key.account_id != account_id:
+        raise not_found("no such key")
+    services.keys.revoke(key_id, services.clock())
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    answer_position(response, services.ledger, None)
+    return response

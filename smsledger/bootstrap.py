@@ -1,0 +1,152 @@
+"""The one composition root: settings in, a wired ``Services`` out.
+
+Everything the API and the workers need is built here and nowhere else: the ``Ledger``,
+the view connections, the key store, the projection runner and its queries, the
+gateway, the dispatcher and the sweeper. Tests pass their own ``database`` and
+``clock``; ``serve`` passes nothing and gets the configured ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from projections.db import ViewDatabase
+from projections.queries import Queries, build_runner
+from smsledger.application import Ledger, utc_now
+from smsledger.dispatcher import Dispatcher
+from smsledger.gateway import build_gateway
+from smsledger.keys import KeyStore
+from smsledger.settings import Settings
+from smsledger.storage import Database
+from smsledger.sweeper import Sweeper
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from projections.runner import ProjectionRunner
+    from smsledger.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The service cannot start as configured; the message says what to do."""
+
+
+@dataclass
+class Worker:
+    """A named background loop run in a daemon thread until ``stop`` is set."""
+
+    name: str
+    run: Callable[[threading.Event], None]
+    thread: threading.Thread | None = None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    ledger: Ledger
+    views: ViewDatabase
+    keys: KeyStore
+    runner: ProjectionRunner
+    queries: Queries
+    gateway: Gateway | None
+    dispatcher: Dispatcher
+    sweeper: Sweeper
+    clock: Callable[[], datetime]
+    workers: list[Worker] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start_workers(self) -> None:
+        """Run the projections, dispatcher and sweeper in this process."""
+        for worker in self.workers:
+            if worker.thread is None:
+                worker.thread = threading.Thread(
+                    target=_guarded(worker, self._stop),
+                    name=f"smsledger-{worker.name}",
+                    daemon=True,
+                )
+                worker.thread.start()
+                log.info("started worker %s", worker.name)
+
+    def stop_workers(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for worker in self.workers:
+            if worker.thread is not None:
+                worker.thread.join(timeout)
+                worker.thread = None
+        self._stop.clear()  # so the workers can be started again
+
+    def close(self) -> None:
+        self.stop_workers()
+        if self.gateway is not None:
+            self.gateway.close()
+        self.ledger.close()
+        self.views.close()
+
+
+def _guarded(worker: Worker, stop: threading.Event) -> Callable[[], None]:
+    def target() -> None:
+        try:
+            worker.run(stop)
+        except Exception:
+            log.exception("worker %s stopped on an error", worker.name)
+
+    return target
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Services:
+    """Wire the whole service. Workers are built but not started (``start_workers``)."""
+    settings = settings or Settings()
+    database = database or Database.from_url(settings.database_url)
+    clock = clock or utc_now
+    ledger = Ledger(
+        database.eventsourcing_env(),
+        clock=clock,
+        max_parts=settings.max_parts,
+        max_recipients=settings.max_recipients,
+    )
+    views = ViewDatabase.open(database)
+    runner = build_runner(ledger, views)
+    gateway = build_gateway(settings, database)
+    services = Services(
+        settings=settings,
+        database=database,
+        ledger=ledger,
+        views=views,
+        keys=KeyStore(views),
+        runner=runner,
+        queries=Queries(ledger, views, runner),
+        gateway=gateway,
+        dispatcher=Dispatcher(ledger, views, gateway, clock=clock),
+        sweeper=Sweeper(
+            ledger,
+            views,
+            gateway,
+            grace=timedelta(seconds=settings.expiry_grace_seconds),
+            clock=clock,
+        ),
+        clock=clock,
+    )
+    services.workers = _workers(services)
+    return services
+
+
+def _workers(services: Services) -> list[Worker]:
+    interval = services.settings.sweep_interval_seconds
+    return [
+        Worker("projections", services.runner.run_forever),
+        Worker("dispatcher", services.dispatcher.run_forever),
+        Worker("sweeper", lambda stop: services.sweeper.run_forever(stop, interval=interval)),
+    ]

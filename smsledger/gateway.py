@@ -1,0 +1,182 @@
+"""The gateway port: how the dispatcher hands a message upstream, and what comes back.
+
+A gateway takes a message by OUR message id and is idempotent on it: submitting the
+same id twice is one submission and answers the same reference. ``lookup`` says whether
+it already has a message, so a dispatcher that crashed between handing a message off
+and recording it can find out instead of sending it again.
+
+Reports come back as plain mappings, the shape ``POST /v1/delivery-reports`` takes
+(``message_id``, ``status_code``, ``at``, ``raw``); ``parse_report`` turns one into an
+``IncomingReport`` or says it is malformed. ``SMSLEDGER_GATEWAY`` picks the adapter:
+``simulator`` (``smsledger.simulator``) or ``none`` (reports arrive through the API only).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from uuid import UUID
+
+from domain.errors import SmsLedgerError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from domain.message import Message
+    from smsledger.settings import Settings
+    from smsledger.storage import Database
+
+MAX_REPORTS = 10_000
+"""The most reports one ``record_delivery_reports`` call takes."""
+
+
+class GatewayError(SmsLedgerError):
+    """The gateway could not be reached; nothing is known about the submission."""
+
+
+class HandOffRefusedError(GatewayError):
+    """The gateway refused the message for good: a failed hand-off (511)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What a gateway needs to send one message."""
+
+    message_id: UUID
+    sender: str
+    recipient: str
+    body: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> Outgoing:
+        return cls(message.id, message.sender, message.recipient, message.body, message.expires_at)
+
+
+class Gateway(Protocol):
+    """An upstream gateway, as the dispatcher and the report pump see it."""
+
+    name: str
+
+    def submit(self, message: Outgoing, now: datetime) -> str:
+        """Hand a message over; the gateway's reference. Idempotent on the message id.
+        Raises ``HandOffRefusedError`` if refused for good, ``GatewayError`` if unsure."""
+        ...
+
+    def lookup(self, message_id: UUID) -> str | None:
+        """The reference of an accepted submission of this id, or ``None``."""
+        ...
+
+    def due_reports(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Reports the gateway has for us by ``now``: ``(receipt id, report)`` pairs."""
+        ...
+
+    def acknowledge(self, receipt_ids: Sequence[int], now: datetime) -> None:
+        """Mark reports as received, so they are not handed out again."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def build_gateway(settings: Settings, database: Database) -> Gateway | None:
+    """The configured adapter; ``None`` for ``SMSLEDGER_GATEWAY=none``."""
+    if settings.gateway == "none":
+        return None
+    from smsledger.simulator import CarrierSimulator, SimulatorConfig
+
+    return CarrierSimulator(database, SimulatorConfig.from_settings(settings))
+
+
+# --- incoming reports ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingReport:
+    """One well-formed report: our message id, the carrier's code and time, and the raw
+    payload as received (kept in the history)."""
+
+    message_id: UUID
+    code: int
+    at: datetime
+    raw: Any
+
+
+def parse_report(report: Mapping[str, Any]) -> IncomingReport | None:
+    """A well-formed report, or ``None`` if it is malformed (an ``invalid`` outcome).
+
+    Malformed: no UUID ``message_id``; a ``status_code`` that is not an integer; an
+    ``at`` missing, unparseable or without an offset; a ``raw`` that is not JSON. An
+    integer code outside the status table is well formed: it reads 599 Unknown.
+    """
+    if not isinstance(report, dict):
+        return None
+    mid = report.get("message_id")
+    try:
+        message_id = mid if isinstance(mid, UUID) else UUID(mid) if isinstance(mid, str) else None
+    except ValueError:
+        return None
+    code = report.get("status_code")
+    if message_id is None or type(code) is not int or not -(2**62) < code < 2**62:
+        return None
+    at = _aware(report.get("at"))
+    if at is None:
+        return None
+    raw = report.get("raw")
+    if raw is None:
+        raw = {k: _plain(report.get(k)) for k in ("message_id", "status_code", "at")}
+    elif not _is_json(raw):
+        return None
+    return IncomingReport(message_id, code, at, raw)
+
+
+def _aware(value: object) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        return None
+    # One instant, one spelling: the duplicate check compares carrier times as text.
+    return value.astimezone(UTC)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def _is_json(value: object, depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63  # what orjson writes
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(_is_json(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        # The transcoder's own tag shape would not read back as it was written.
+        if "_type_" in value:
+            return False
+        return all(type(k) is str and _utf8(k) and _is_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: JSON allows it, the store does not
+        return False
+    return True

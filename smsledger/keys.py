@@ -1,0 +1,158 @@
+"""API keys: bearer tokens stored only as hashes, each with one role.
+
+A key looks like ``sk_<role>_<random>``; the random part carries 256 bits, so a plain
+sha256 of the whole key is a safe thing to store and look up (no salt or slow hash is
+needed for a secret nobody chose). Account roles (``admin``, ``sender``, ``support``,
+``finance``) belong to one account; ``operator`` and ``gateway`` belong to none.
+
+Authentication reads the ``api_keys`` table on every request, so revoking a key takes
+effect at once in every process sharing the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal, cast
+from uuid import UUID, uuid4
+
+if TYPE_CHECKING:
+    from projections.db import ViewDatabase
+
+Role = Literal["operator", "gateway", "admin", "sender", "support", "finance"]
+ACCOUNT_ROLES: tuple[Role, ...] = ("admin", "sender", "support", "finance")
+PLATFORM_ROLES: tuple[Role, ...] = ("operator", "gateway")
+ROLES: tuple[Role, ...] = (*PLATFORM_ROLES, *ACCOUNT_ROLES)
+MAX_KEY_LENGTH = 200  # longer than any key we issue; longer input is not looked up
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key's id and role, and its account for the account roles."""
+
+    key_id: UUID | None  # None: the operator token from the environment
+    role: Role
+    account_id: UUID | None
+
+    @property
+    def is_account_role(self) -> bool:
+        return self.role in ACCOUNT_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new key: the only time its plain text exists outside the caller's hands."""
+
+    id: UUID
+    role: Role
+    account_id: UUID | None
+    key: str
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key_text(role: Role) -> str:
+    return f"sk_{role}_{secrets.token_urlsafe(32)}"
+
+
+def tokens_equal(given: str, expected: str) -> bool:
+    """Constant-time comparison, so a wrong token's timing tells nothing."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class KeyStore:
+    """The ``api_keys`` table, through the plain view connections of the same database."""
+
+    def __init__(self, views: ViewDatabase) -> None:
+        self.views = views
+        self._pg = views.dialect == "postgres"
+        self._ph = "%s" if self._pg else "?"
+
+    def _id(self, value: UUID | None) -> object:
+        if value is None:
+            return None
+        return value if self._pg else str(value)
+
+    def _time(self, at: datetime) -> object:
+        return at if self._pg else at.isoformat()
+
+    def issue(self, role: Role, account_id: UUID | None, now: datetime | None = None) -> IssuedKey:
+        """Create a key. Account roles need an account, platform roles must not have one."""
+        if role not in ROLES:
+            msg = f"unknown role {role!r}"
+            raise ValueError(msg)
+        if (role in ACCOUNT_ROLES) != (account_id is not None):
+            msg = f"role {role!r} {'needs' if role in ACCOUNT_ROLES else 'cannot have'} an account"
+            raise ValueError(msg)
+        key_id = uuid4()
+        text = new_key_text(role)
+        at = now or datetime.now(UTC)
+        ph = self._ph
+        with self.views.transaction() as cur:
+            cur.execute(
+                "INSERT INTO api_keys (id, key_hash, role, account_id, created_at) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph})",
+                (self._id(key_id), hash_key(text), role, self._id(account_id), self._time(at)),
+            )
+        return IssuedKey(key_id, role, account_id, text)
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The principal of a live key, or ``None`` (unknown, malformed or revoked)."""
+        if not key.startswith("sk_") or len(key) > MAX_KEY_LENGTH:
+            return None
+        with self.views.reading() as cur:
+            cur.execute(
+                "SELECT id, role, account_id FROM api_keys "
+                f"WHERE key_hash = {self._ph} AND revoked_at IS NULL",
+                (hash_key(key),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return Principal(_uuid(row[0]), cast(Role, row[1]), _uuid_or_none(row[2]))
+
+    def find(self, key_id: UUID) -> Principal | None:
+        """A live key by id (its role and account), or ``None``."""
+        with self.views.reading() as cur:
+            cur.execute(
+                "SELECT id, role, account_id FROM api_keys "
+                f"WHERE id = {self._ph} AND revoked_at IS NULL",
+                (self._id(key_id),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return Principal(_uuid(row[0]), cast(Role, row[1]), _uuid_or_none(row[2]))
+
+    def revoke(self, key_id: UUID, now: datetime | None = None) -> bool:
+        """Revoke a live key; ``False`` if there is none with that id."""
+        at = now or datetime.now(UTC)
+        ph = self._ph
+        with self.views.transaction() as cur:
+            cur.execute(
+                f"UPDATE api_keys SET revoked_at = {ph} WHERE id = {ph} AND revoked_at IS NULL",
+                (self._time(at), self._id(key_id)),
+            )
+            return bool(cur.rowcount)
+
+    def has_live_role(self, role: Role) -> bool:
+        """Whether any live key has ``role`` (say, the operator token generated earlier)."""
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT 1 FROM api_keys WHERE role = {self._ph} AND revoked_at IS NULL LIMIT 1",
+                (role,),
+            )
+            return cur.fetchone() is not None
+
+
+def _uuid(value: object) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def _uuid_or_none(value: object) -> UUID | None:
+    return None if value is None else _uuid(value)

@@ -1,0 +1,139 @@
+"""``smsledger serve``: the HTTP API, and by default the workers, in one process.
+
+Zero configuration works: a SQLite file in the working directory, migrated on start,
+the carrier simulator, and an operator token generated on first start, printed once
+and kept only as a hash in the database (so a restart keeps the same token working;
+set ``SMSLEDGER_OPERATOR_TOKEN`` to use your own). On PostgreSQL it refuses to start
+on an unmigrated database, or without ``SMSLEDGER_OPERATOR_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+
+from smsledger.migrate import migrate, pending
+from smsledger.storage import Database
+
+if TYPE_CHECKING:
+    from smsledger.bootstrap import Services
+    from smsledger.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIN_OPERATOR_TOKEN_LENGTH = 16
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "color_message"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any ``extra`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "t": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD_ATTRS and not key.startswith("_")
+        )
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+
+
+def check_startup(settings: Settings, database: Database) -> None:
+    """Refuse what production must never run with; migrate the embedded default."""
+    from smsledger.bootstrap import StartupError
+
+    if database.is_postgres:
+        missing = pending(database)
+        if missing:
+            msg = (
+                f"the database is not migrated ({len(missing)} pending: {', '.join(missing)}); "
+                "run `smsledger migrate` first"
+            )
+            raise StartupError(msg)
+        if not settings.operator_token:
+            msg = "SMSLEDGER_OPERATOR_TOKEN must be set on PostgreSQL"
+            raise StartupError(msg)
+    else:
+        applied = migrate(database)
+        if applied:
+            log.info("migrated the embedded database", extra={"applied": applied})
+    token = settings.operator_token
+    if token is not None and len(token) < MIN_OPERATOR_TOKEN_LENGTH:
+        msg = f"SMSLEDGER_OPERATOR_TOKEN must be at least {MIN_OPERATOR_TOKEN_LENGTH} characters"
+        raise StartupError(msg)
+
+
+def ensure_operator_token(services: Services, out: TextIO) -> str | None:
+    """On the embedded default with no token set: generate one on first start, print it
+    once, keep only its hash. Returns the new token, or ``None`` if none was made."""
+    if services.settings.operator_token or services.database.is_postgres:
+        return None
+    if services.keys.has_live_role("operator"):
+        print(
+            "operator token: the one printed at first start (kept hashed in the database); "
+            "set SMSLEDGER_OPERATOR_TOKEN to use your own",
+            file=out,
+        )
+        return None
+    issued = services.keys.issue("operator", None)
+    print(
+        "\n  operator token (shown ONCE; keep it, it is stored only as a hash):\n\n"
+        f"    {issued.key}\n\n"
+        f"  export SMSLEDGER_TOKEN={issued.key}\n",
+        file=out,
+        flush=True,
+    )
+    return issued.key
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
+    import uvicorn
+
+    from api.main import create_app
+    from smsledger.bootstrap import StartupError, build
+
+    configure_logging(settings.log_level)
+    database = Database.from_url(settings.database_url)
+    try:
+        check_startup(settings, database)
+    except StartupError as e:
+        print(f"smsledger: {e}", file=sys.stderr)
+        return 2
+    services = build(settings, database=database)
+    try:
+        ensure_operator_token(services, sys.stdout)
+        app = create_app(services)
+        if settings.workers == "inprocess":
+            services.start_workers()
+        log.info(
+            "serving",
+            extra={
+                "url": f"http://{host}:{port}",
+                "database": database.kind,
+                "workers": settings.workers,
+                "gateway": settings.gateway,
+            },
+        )
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        services.close()
+    return 0

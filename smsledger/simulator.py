@@ -1,0 +1,347 @@
+"""A deterministic carrier: the gateway ``SMSLEDGER_GATEWAY=simulator`` plugs in.
+
+Every message's fate is drawn from ``random.Random(f"{seed}:{message_id}")``, so it
+depends on the seed and the message alone, never on the order messages arrive in: the
+same seed gives the same outcomes, latencies and faults on every run and every machine.
+
+At submit time the simulator decides the outcome (see ``OutcomeMix``) and writes the
+reports its carrier will send, each with the carrier's time (``at``) and the time it
+reaches us (``due_at``), into ``sim_reports``. ``due_reports(now)`` hands out what is due
+by ``now``; the dispatcher's pump records them and acknowledges them. Submissions are
+counted per message id in ``sim_submissions``, so a test can check across process
+restarts that nothing was sent twice.
+
+Faults real carriers show (see ``Faults``): a report sent twice, two reports arriving in
+swapped order, a stale report arriving after the final one, and a final report with a
+code outside the status table (sometimes followed by the real one, which corrects 599).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from projections.db import ViewDatabase
+from smsledger.dispatcher import Sql
+from smsledger.gateway import HandOffRefusedError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from uuid import UUID
+
+    from smsledger.gateway import Outgoing
+    from smsledger.settings import Settings
+    from smsledger.storage import Database
+
+# Codes the simulated carrier reports.
+DELIVERED_TO_CARRIER = 112
+DELIVERED_TO_GSM = 113
+DELIVERED = 201
+EXPIRED = 202
+NO_SMS_SUBSCRIPTION = 410
+UNKNOWN_SUBSCRIBER = 501
+SUBSCRIBER_OFFLINE = 503
+GATEWAY_FAILED = 511
+CARRIER_FAILED = 512
+OUT_OF_TABLE_CODES = (0, 42, 299, 777, 999, 1201)
+
+
+@dataclass(frozen=True)
+class OutcomeMix:
+    """Relative weights of each message's fate (they need not sum to 1)."""
+
+    delivered: float = 0.82  # 112, 113, 201
+    offline_then_delivered: float = 0.05  # 112, 503, ... back online: 113, 201
+    offline_then_expired: float = 0.03  # 112, 503, then 202 when its validity ends
+    unknown_subscriber: float = 0.03  # 112, 501
+    no_sms_subscription: float = 0.02  # 112, 410
+    carrier_rejection: float = 0.03  # 512: the carrier would not take it
+    gateway_failure: float = 0.02  # refused at submit: the dispatcher records 511
+
+    def pick(self, rng: random.Random) -> str:
+        names = [f.name for f in fields(self)]
+        weights = [getattr(self, n) for n in names]
+        return rng.choices(names, weights)[0]
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Per-message probabilities of what real carriers get wrong."""
+
+    duplicate: float = 0.05  # one report sent twice
+    out_of_order: float = 0.05  # two reports reach us in swapped order
+    late_after_final: float = 0.03  # a stale report arrives after the final one
+    unknown_code: float = 0.02  # the final report's code is outside the table ...
+    corrected: float = 0.5  # ... and then, this often, the real final report follows
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Seconds, before dividing by ``speed``."""
+
+    hop: tuple[float, float] = (0.3, 1.5)  # between one carrier step and the next
+    report_delay: tuple[float, float] = (0.05, 0.5)  # carrier time to arrival here
+    offline: tuple[float, float] = (20.0, 120.0)  # how long a phone stays off
+    submit: float = 0.0  # wall-clock seconds one submit call takes (half before, half after)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    seed: int = 42
+    speed: float = 1.0  # 2.0 makes every simulated latency half as long
+    mix: OutcomeMix = field(default_factory=OutcomeMix)
+    faults: Faults = field(default_factory=Faults)
+    latency: Latency = field(default_factory=Latency)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimulatorConfig:
+        """Seed and speed from ``Settings``; the mix, faults and submit latency from
+        ``SMSLEDGER_SIMULATOR_MIX``, ``_FAULTS`` and ``_SUBMIT_LATENCY`` (see
+        docs/delivery.md), e.g. ``SMSLEDGER_SIMULATOR_MIX="delivered=1,gateway_failure=0"``.
+        """
+        knobs = _Knobs()
+        return cls(
+            seed=settings.simulator_seed,
+            speed=settings.simulator_speed,
+            mix=_parse(OutcomeMix, knobs.mix),
+            faults=_parse(Faults, knobs.faults),
+            latency=Latency(submit=knobs.submit_latency),
+        )
+
+
+_K = TypeVar("_K", OutcomeMix, Faults)
+
+
+class _Knobs(BaseSettings):
+    """The simulator's own knobs, beside ``Settings.simulator_seed``/``_speed``."""
+
+    model_config = SettingsConfigDict(env_prefix="SMSLEDGER_SIMULATOR_", extra="ignore")
+
+    mix: str = ""
+    faults: str = ""
+    submit_latency: float = 0.0
+
+
+def _parse(kind: type[_K], spec: str) -> _K:
+    """``"name=value,name=value"`` over the defaults; names not given keep theirs.
+    For ``OutcomeMix`` a given name sets its weight and the others become 0."""
+    values: dict[str, float] = {}
+    known = {f.name for f in fields(kind)}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        if name.strip() not in known:
+            msg = f"unknown simulator knob {name!r}; known: {', '.join(sorted(known))}"
+            raise ValueError(msg)
+        values[name.strip()] = float(value)
+    if kind is OutcomeMix and values:
+        values = {name: values.get(name, 0.0) for name in known}
+    return kind(**values)
+
+
+@dataclass(frozen=True)
+class PlannedReport:
+    code: int
+    at: datetime  # the carrier's time
+    due_at: datetime  # when it reaches us
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    outcome: str
+    reports: list[PlannedReport]
+
+
+def plan(config: SimulatorConfig, message_id: UUID, now: datetime, expires_at: datetime) -> Plan:
+    """A message's fate: the same for the same seed and id, whatever else happens."""
+    rng = random.Random(f"{config.seed}:{message_id}")
+    lat, faults = config.latency, config.faults
+    outcome = config.mix.pick(rng)
+
+    def span(bounds: tuple[float, float]) -> timedelta:
+        return timedelta(seconds=rng.uniform(*bounds) / config.speed)
+
+    t = now
+    steps: list[tuple[int, datetime]] = []
+
+    def step(code: int, after: tuple[float, float] = lat.hop) -> None:
+        nonlocal t
+        t += span(after)
+        steps.append((code, t))
+
+    if outcome == "gateway_failure":
+        return Plan(outcome, [])
+    if outcome == "carrier_rejection":
+        step(CARRIER_FAILED)
+    else:
+        step(DELIVERED_TO_CARRIER)
+        if outcome == "delivered":
+            step(DELIVERED_TO_GSM)
+            step(DELIVERED)
+        elif outcome == "offline_then_delivered":
+            step(SUBSCRIBER_OFFLINE)
+            step(DELIVERED_TO_GSM, lat.offline)
+            step(DELIVERED)
+        elif outcome == "offline_then_expired":
+            step(SUBSCRIBER_OFFLINE)
+            steps.append((EXPIRED, max(expires_at, t)))  # the carrier gives up at validity
+        elif outcome == "unknown_subscriber":
+            step(UNKNOWN_SUBSCRIBER)
+        else:
+            step(NO_SMS_SUBSCRIPTION)
+
+    reports = [PlannedReport(c, at, at + span(lat.report_delay)) for c, at in steps]
+    final = reports[-1]
+    if rng.random() < faults.unknown_code:
+        odd = rng.choice(OUT_OF_TABLE_CODES)
+        reports[-1] = PlannedReport(odd, final.at, final.due_at, "out of table")
+        if rng.random() < faults.corrected:
+            later = final.at + span(lat.hop)
+            reports.append(PlannedReport(final.code, later, later + span(lat.report_delay)))
+    if rng.random() < faults.late_after_final:
+        last = max(r.due_at for r in reports)
+        stale = reports[0]
+        reports.append(PlannedReport(stale.code, stale.at, last + span(lat.report_delay), "late"))
+    if len(reports) > 1 and rng.random() < faults.out_of_order:
+        i = rng.randrange(len(reports) - 1)
+        a, b = reports[i], reports[i + 1]
+        reports[i] = PlannedReport(a.code, a.at, b.due_at, "out of order")
+        reports[i + 1] = PlannedReport(b.code, b.at, a.due_at, "out of order")
+    if rng.random() < faults.duplicate:
+        twin = rng.choice(reports)
+        reports.append(
+            PlannedReport(twin.code, twin.at, twin.due_at + span(lat.report_delay), "duplicate")
+        )
+    return Plan(outcome, reports)
+
+
+def gateway_ref(seed: int, message_id: UUID) -> str:
+    return "sim-" + hashlib.sha256(f"{seed}:{message_id}".encode()).hexdigest()[:20]
+
+
+class CarrierSimulator:
+    """The ``Gateway`` port over the simulated carrier; its state lives in the database."""
+
+    name = "simulator"
+
+    def __init__(
+        self,
+        database: Database,
+        config: SimulatorConfig | None = None,
+        *,
+        views: ViewDatabase | None = None,
+    ) -> None:
+        self.config = config or SimulatorConfig()
+        self._own_views = views is None
+        self.views = views or ViewDatabase.open(database)
+        self.sql = Sql(self.views.dialect)
+
+    def close(self) -> None:
+        if self._own_views:
+            self.views.close()
+
+    # --- the port ---
+
+    def submit(self, message: Outgoing, now: datetime) -> str:
+        """Take a message once per id; its reports are planned at the first submit."""
+        pause = self.config.latency.submit / 2
+        if pause:
+            time.sleep(pause)  # the request on its way
+        try:
+            return self._submit(message, now)
+        finally:
+            if pause:
+                time.sleep(pause)  # the answer on its way back
+
+    def _submit(self, message: Outgoing, now: datetime) -> str:
+        s, ph = self.sql, self.sql.ph
+        fate = plan(self.config, message.message_id, now, message.expires_at)
+        accepted = fate.outcome != "gateway_failure"
+        ref = gateway_ref(self.config.seed, message.message_id) if accepted else None
+        mid = s.uuid(message.message_id)
+        with self.views.transaction() as cur:
+            cur.execute(
+                "INSERT INTO sim_submissions (message_id, gateway_ref, outcome, calls, accepted, "
+                f"submitted_at) VALUES ({s.marks(6)}) ON CONFLICT (message_id) DO NOTHING",
+                (mid, ref, fate.outcome, 1, int(accepted), s.time(now)),
+            )
+            if cur.rowcount == 1:
+                cur.executemany(
+                    f"INSERT INTO sim_reports (message_id, payload, due_at) VALUES ({s.marks(3)})",
+                    [
+                        (mid, self._payload(message.message_id, ref, r), s.time(r.due_at))
+                        for r in fate.reports
+                    ],
+                )
+            else:
+                # Submitted before: the same answer, and one more call counted.
+                cur.execute(
+                    f"UPDATE sim_submissions SET calls = calls + 1 WHERE message_id = {ph}",
+                    (mid,),
+                )
+                cur.execute(
+                    f"SELECT gateway_ref, accepted FROM sim_submissions WHERE message_id = {ph}",
+                    (mid,),
+                )
+                row = cur.fetchone()
+                ref, accepted = row[0], bool(row[1])
+        if not accepted or ref is None:
+            msg = "the simulated gateway refused the message"
+            raise HandOffRefusedError(msg)
+        return ref
+
+    def _payload(self, message_id: UUID, ref: str | None, report: PlannedReport) -> str:
+        at = report.at.isoformat()
+        raw: dict[str, Any] = {"ref": ref, "stat": report.code, "done_date": at}
+        if report.note:
+            raw["note"] = report.note
+        body = {"message_id": str(message_id), "status_code": report.code, "at": at, "raw": raw}
+        return orjson.dumps(body).decode()
+
+    def lookup(self, message_id: UUID) -> str | None:
+        s, ph = self.sql, self.sql.ph
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT gateway_ref FROM sim_submissions WHERE message_id = {ph} AND accepted = 1",
+                (s.uuid(message_id),),
+            )
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def due_reports(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        s, ph = self.sql, self.sql.ph
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT id, payload FROM sim_reports WHERE sent_at IS NULL AND due_at <= {ph} "
+                f"ORDER BY due_at, id LIMIT {int(limit)}",
+                (s.time(now),),
+            )
+            return [(int(r[0]), orjson.loads(r[1])) for r in cur.fetchall()]
+
+    def acknowledge(self, receipt_ids: Sequence[int], now: datetime) -> None:
+        s, ph = self.sql, self.sql.ph
+        with self.views.transaction() as cur:
+            cur.executemany(
+                f"UPDATE sim_reports SET sent_at = {ph} WHERE id = {ph}",
+                [(s.time(now), i) for i in receipt_ids],
+            )
+
+    # --- for tests and support ---
+
+    def submissions(self) -> dict[UUID, tuple[int, int]]:
+        """Per message id: ``(calls, accepted)``."""
+        with self.views.reading() as cur:
+            cur.execute("SELECT message_id, calls, accepted FROM sim_submissions")
+            return {self.sql.to_uuid(r[0]): (int(r[1]), int(r[2])) for r in cur.fetchall()}
+
+    def pending_reports(self) -> int:
+        with self.views.reading() as cur:
+            cur.execute("SELECT count(*) FROM sim_reports WHERE sent_at IS NULL")
+            return int(cur.fetchone()[0])

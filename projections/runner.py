@@ -138,6 +138,8 @@ class ProjectionRunner:
 
     def run_once(self, *, max_pages: int | None = None) -> int:
         """Apply pages until caught up (or ``max_pages``); returns events applied."""
+        if not self.projections:
+            return 0  # nothing tracks a position, so there is nothing to catch up
         applied, pages = 0, 0
         while max_pages is None or pages < max_pages:
             n = self._process_page()

@@ -108,3 +108,8 @@ def test_wait_returns_when_projections_reach_a_position(
     assert runner.wait(head, timeout=0.05) is False
     runner.run_once()
     assert runner.wait(head, timeout=0.05) is True
+
+
+def test_runner_without_projections_returns_at_once(ledger: Ledger, views: ViewDatabase) -> None:
+    make_events(ledger, 2)
+    assert ProjectionRunner(ledger, views, []).run_once() == 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from smsledger.settings import Settings
@@ -49,8 +51,6 @@ def _open_read_side(settings: Settings) -> tuple[Any, Any, Any]:
 
 
 def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
-    import signal
-    import threading
 
     ledger, views, queries = _open_read_side(settings)
     runner = queries.runner
@@ -77,9 +77,7 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
             for p in runner.progress():
                 print(f"  {p.name}: position {p.position}, lag {p.lag}")
             return 0
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = _stop_on_signal()
         runner.run_forever(stop)
         return 0
     finally:
@@ -167,8 +165,6 @@ def _open_delivery(settings: Settings) -> tuple[Any, Any, Any]:
 
 
 def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    import signal
-    import threading
 
     from smsledger.dispatcher import Dispatcher
 
@@ -181,9 +177,7 @@ def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
             n = dispatcher.run_until_idle()
             print(f"idle after {n} steps of work")
             return 0
-        stop = threading.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+        stop = _stop_on_signal()
         dispatcher.run_forever(stop)
         return 0
     finally:
@@ -219,6 +213,14 @@ def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         views.close()
     print(f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}")
     return 0
+
+
+def _stop_on_signal() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a worker loop finishes its page and exits."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def build_parser() -> argparse.ArgumentParser:

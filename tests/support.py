@@ -6,10 +6,14 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from smsledger.storage import Database
+
+if TYPE_CHECKING:
+    from projections.db import ViewDatabase
 
 PG_ADMIN = os.environ.get("SMSLEDGER_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -68,3 +72,24 @@ def url_of(db: Database) -> str:
         return f"sqlite:///{db.path}"
     auth = db.user + (f":{db.password}" if db.password else "")
     return f"postgresql://{auth}@{db.host}:{db.port}/{db.dbname}?schema={db.schema}"
+
+
+VIEW_TABLES = {
+    "view_messages": "id",
+    "view_accounts": "id",
+    "view_ledger_entries": "account_id, seq",
+    "view_invoices": "account_id, period",
+    "view_invoice_lines": "account_id, period, line_key",
+    "view_invoice_messages": "message_id",
+}
+"""Every read-model table and the key that orders its rows, for comparing whole views."""
+
+
+def dump_views(views: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every read model, in key order."""
+    out = {}
+    with views.reading() as cur:
+        for table, key in VIEW_TABLES.items():
+            cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
+            out[table] = [tuple(r) for r in cur.fetchall()]
+    return out

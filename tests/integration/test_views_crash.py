@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -16,34 +14,10 @@ from projections.db import ViewDatabase
 from projections.queries import build_runner
 from smsledger.application import Ledger
 from smsledger.storage import Database
+from tests.support import dump_views as dump
 from tests.support import url_of
 
 pytestmark = pytest.mark.slow
-
-TABLES = {
-    "view_messages": "id",
-    "view_accounts": "id",
-    "view_ledger_entries": "account_id, seq",
-    "view_invoices": "account_id, period",
-    "view_invoice_lines": "account_id, period, line_key",
-    "view_invoice_messages": "message_id",
-}
-
-
-@pytest.fixture
-def views(database: Database) -> Iterator[ViewDatabase]:
-    v = ViewDatabase.open(database)
-    yield v
-    v.close()
-
-
-def dump(views: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    with views.reading() as cur:
-        for table, key in TABLES.items():
-            cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
-            out[table] = [tuple(r) for r in cur.fetchall()]
-    return out
 
 
 def lowest_position(views: ViewDatabase) -> int:

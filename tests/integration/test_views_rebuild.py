@@ -4,11 +4,9 @@ in between, give exactly the rows one rebuild from zero gives."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,34 +14,10 @@ from domain.errors import ConflictError
 from projections.db import ViewDatabase
 from projections.queries import Queries, build_runner
 from smsledger.application import Ledger
-from smsledger.storage import Database
 from tests.support import FakeClock
+from tests.support import dump_views as dump
 
-TABLES = {
-    "view_messages": "id",
-    "view_accounts": "id",
-    "view_ledger_entries": "account_id, seq",
-    "view_invoices": "account_id, period",
-    "view_invoice_lines": "account_id, period, line_key",
-    "view_invoice_messages": "message_id",
-}
 NUMBERS = ["+46731234567", "+46731234568", "+4791234567", "+447911123456", "12"]
-
-
-@pytest.fixture
-def views(database: Database) -> Iterator[ViewDatabase]:
-    v = ViewDatabase.open(database)
-    yield v
-    v.close()
-
-
-def dump(views: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    with views.reading() as cur:
-        for table, key in TABLES.items():
-            cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
-            out[table] = [tuple(r) for r in cur.fetchall()]
-    return out
 
 
 def deliver(ledger: Ledger, message_id: UUID, code: int) -> None:

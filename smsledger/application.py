@@ -47,6 +47,10 @@ MAX_VALIDITY = 259_200
 MAX_SENDER_LENGTH = 64  # beyond any valid sender; longer is a malformed request
 
 
+# Account events that carry one entry per message: snapshot after each (see below).
+_HEAVY_ACCOUNT_EVENTS = (Account.BatchCharged, Account.Refunded)  # type: ignore[attr-defined]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -98,6 +102,33 @@ class Ledger(Application[UUID]):
 
     def construct_transcoder(self) -> Transcoder:
         return OrjsonTranscoder()
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """Snapshot an account after every save that gave it a per-message list
+        (``BatchCharged``, ``Refunded``), and every 100th event otherwise, from the
+        aggregate in hand.
+
+        The library snapshots every Nth event by loading the aggregate again. An
+        account's batch events carry one entry per message, so between two such
+        snapshots every load (each send, each refund, each read of the account) decoded
+        up to 99 of them: a 10,000-recipient account read went from ~100 to ~60 req/s as
+        the store grew. Snapshotting after each heavy event keeps every account load to
+        one small snapshot, whatever the traffic. The aggregate in hand was just recorded,
+        so it is exactly the stored state.
+        """
+        if self.snapshots is None:
+            return
+        due: dict[UUID, Account] = {}
+        interval = self.snapshotting_intervals[Account]
+        for domain_event in processing_event.events:
+            aggregate = processing_event.aggregates.get(domain_event.originator_id)
+            if isinstance(aggregate, Account) and (
+                isinstance(domain_event, _HEAVY_ACCOUNT_EVENTS)
+                or domain_event.originator_version % interval == 0
+            ):
+                due[aggregate.id] = aggregate
+        if due:
+            self.snapshots.put([type(a).Snapshot.take(a) for a in due.values()])
 
     def now(self) -> datetime:
         at = self.clock()

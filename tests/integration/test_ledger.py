@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -208,6 +209,42 @@ def test_account_snapshot_gives_the_same_account(ledger: Ledger) -> None:
     ledger.top_up(account_id, 1, "after")
     assert ledger.get_account(account_id).balance == 10_006
     assert ledger.get_account(account_id).top_ups["after"] == 1
+
+
+def _latest_snapshot_version(ledger: Ledger, account_id: UUID) -> int:
+    assert ledger.snapshots is not None
+    (latest,) = ledger.snapshots.get(account_id, desc=True, limit=1)
+    return int(latest.originator_version)
+
+
+def test_account_is_snapshotted_after_every_event_that_lists_messages(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    # A batch's charge lists every message: the account is snapshotted at that event,
+    # so loading it never decodes the per-message list again.
+    account_id = open_funded(ledger)
+    later = clock.now + timedelta(hours=1)
+    receipt = ledger.send_batch(
+        account_id, sender="Acme", recipients=[SE, SE2], body="Hi", send_at=later
+    )
+    assert _latest_snapshot_version(ledger, account_id) == ledger.get_account(account_id).version
+    # So is a refund pass.
+    ledger.cancel(UUID(receipt.lines[0]["id"]))
+    assert _latest_snapshot_version(ledger, account_id) == ledger.get_account(account_id).version
+    # A top-up carries no list and takes no snapshot of its own.
+    ledger.top_up(account_id, 5, "more")
+    account = ledger.get_account(account_id)
+    assert _latest_snapshot_version(ledger, account_id) == account.version - 1
+    # The account loaded from its snapshot is the account replayed from every event.
+    replayed: Any = None
+    for domain_event in ledger.events.get(account_id):
+        replayed = domain_event.mutate(replayed)  # type: ignore[attr-defined]
+    assert (account.version, account.balance, account.top_ups) == (
+        replayed.version,
+        replayed.balance,
+        replayed.top_ups,
+    )
+    assert account.balance == 10_000 - 45 + 5
 
 
 def test_events_are_stored_under_stable_topics(ledger: Ledger) -> None:

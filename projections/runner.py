@@ -49,7 +49,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
-_RUNNER_LOCK = 0x5_31ED_0001  # advisory lock that serialises runners on PostgreSQL
+# Advisory lock that serialises the runners of one schema on PostgreSQL: (this class,
+# the schema's hash). Locks are per database, so a fixed key made every ledger in the
+# database (other schemas: parallel test runs, a benchmark beside a running service)
+# take turns page by page: a catch-up fell from ~40,000 to ~1,000 events/s.
+_RUNNER_LOCK_CLASS = 0x531ED
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,10 @@ class ProjectionRunner:
             # Two runners on one database take turns; each reads positions afresh
             # inside its own transaction, so a page is never applied twice.
             if self.views.dialect == "postgres":
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_RUNNER_LOCK,))
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                    (_RUNNER_LOCK_CLASS,),
+                )
             positions = self._positions(cur)
             start = min(positions.values(), default=0)
             notifications = self.ledger.recorder.select_notifications(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
 import pytest
 
 from projections.db import ViewDatabase
-from projections.runner import LoggedEvent, Projection, ProjectionRunner
+from projections.runner import _RUNNER_LOCK_CLASS, LoggedEvent, Projection, ProjectionRunner
 from smsledger.application import Ledger
 from smsledger.storage import Database
 
@@ -113,3 +115,37 @@ def test_wait_returns_when_projections_reach_a_position(
 def test_runner_without_projections_returns_at_once(ledger: Ledger, views: ViewDatabase) -> None:
     make_events(ledger, 2)
     assert ProjectionRunner(ledger, views, []).run_once() == 0
+
+
+def test_runners_take_turns_within_a_schema_but_never_across_schemas(
+    ledger: Ledger, views: ViewDatabase, database: Database
+) -> None:
+    if not database.is_postgres:
+        pytest.skip("advisory locks are PostgreSQL's; a SQLite file holds one ledger")
+    make_events(ledger, 3)
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)])
+    lock = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"
+
+    def run_in_thread() -> threading.Thread:
+        thread = threading.Thread(target=runner.run_once, daemon=True)
+        thread.start()
+        return thread
+
+    with psycopg.connect(database.conninfo()) as other:
+        # Another schema's runner is mid-page: this one does not wait for it.
+        other.execute(lock, (_RUNNER_LOCK_CLASS, "some_other_ledger"))
+        thread = run_in_thread()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        other.rollback()
+        assert runner.progress()[0].lag == 0
+        # A runner of this same schema is mid-page: this one waits for its turn.
+        make_events(ledger, 1)
+        other.execute(lock, (_RUNNER_LOCK_CLASS, database.schema))
+        thread = run_in_thread()
+        thread.join(timeout=0.5)
+        assert thread.is_alive()
+        other.rollback()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    assert runner.progress()[0].lag == 0

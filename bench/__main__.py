@@ -1,9 +1,12 @@
 """Run every benchmark and write the report: ``python -m bench [--quick] [--out DIR]``.
 
-Each workload measures smsledger beside its baselines in the same run (the limit, a
-plain non-event-sourced build, naive event sourcing) and the report gives medians and
-ratios. ``--quick`` shrinks every workload to a smoke run; the test suite runs it so the
-benchmarks never rot.
+Each workload measures smsledger beside its baselines in the same run: the limit (raw
+``COPY`` of the same rows, or a bare endpoint), what a user might build instead (plain
+tables updated in place), naive event sourcing (the library the obvious way). The
+report gives medians, the ratios between them, the scale runs (10,000 vs 1,000,000
+stored messages), the resident memory of ``serve`` after 1,000,000 messages, and each
+target met or not. ``--quick`` shrinks every workload to a smoke run; the test suite
+runs it so the benchmarks never rot. ``--only`` runs some workloads (comma-separated).
 """
 
 from __future__ import annotations
@@ -17,24 +20,149 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import batch_send, catchup, reports
+from bench import batch_send, catchup, reports, scale, serve_rss
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bench.common import Result
 
+WORKLOADS = ("batch_send", "reports", "catchup", "api_read", "scale", "serve_rss")
 
-def collect(quick: bool) -> list[Result]:
+
+def collect(quick: bool, only: tuple[str, ...], sizes: tuple[int, ...], rss: int) -> list[Result]:
+    """Every selected workload, one after the other (never two at once)."""
+    runs: dict[str, Callable[[], list[Result]]] = {
+        "batch_send": lambda: batch_send.run(quick=quick),
+        "reports": lambda: reports.run(2 if quick else 20),
+        "catchup": lambda: catchup.run(
+            2_000 if quick else 60_000, 1 if quick else 5, 1 if quick else 2
+        ),
+        "api_read": lambda: _api_read(quick),
+        "scale": lambda: scale.run((1_000, 3_000) if quick else sizes, quick=quick),
+        "serve_rss": lambda: serve_rss.run(5_000 if quick else rss, quick=quick),
+    }
     results: list[Result] = []
-    results += batch_send.run(quick=quick)
-    results += reports.run(2 if quick else 20)
-    results += catchup.run(2_000 if quick else 60_000, 1 if quick else 5, 1 if quick else 3)
-    if shutil.which("wrk"):
-        from bench import api_read
-
-        results += api_read.run(quick=quick)
-    else:
-        print("bench: wrk not installed; skipping api_read (apt-get install -y wrk)")
+    for name in WORKLOADS:
+        if name in only:
+            start = time.perf_counter()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            results += runs[name]()
+            print(f"bench: {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return results
+
+
+def _api_read(quick: bool) -> list[Result]:
+    if not shutil.which("wrk"):
+        print("bench: wrk not installed; skipping api_read (apt-get install -y wrk)")
+        return []
+    from bench import api_read
+
+    out = api_read.run(quick=quick, backend="postgres")
+    return out + api_read.run(quick=quick, backend="sqlite")
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _find(
+    results: list[Result], workload: str, prefix: str, backend: str = "postgres"
+) -> Result | None:
+    for r in results:
+        if r.workload == workload and r.variant.startswith(prefix) and r.backend == backend:
+            return r
+    return None
+
+
+def targets(results: list[Result]) -> list[tuple[str, str, bool]]:
+    """(target, what was measured, met) for every target the results can speak to."""
+    out: list[tuple[str, str, bool]] = []
+    ours, copy = _find(results, "batch_send", "smsledger"), _find(results, "batch_send", "limit")
+    if ours and copy:
+        equiv = float(copy.extra["messages_per_s_equiv"])
+        ratio = ours.median / equiv
+        out.append(
+            (
+                "batch send >= 0.4x raw COPY of the same rows",
+                f"{ours.median:,.0f} messages/s vs COPY {equiv:,.0f} messages/s equiv.: "
+                f"{ratio:.2f}x",
+                ratio >= 0.4,
+            )
+        )
+    ours, plain = _find(results, "reports", "smsledger"), _find(results, "reports", "plain")
+    if ours and plain:
+        ratio = ours.median / plain.median
+        out.append(
+            (
+                "reports >= 10,000/s and >= 0.5x plain",
+                f"{ours.median:,.0f}/s vs plain {plain.median:,.0f}/s: {ratio:.2f}x",
+                ours.median >= 10_000 and ratio >= 0.5,
+            )
+        )
+    ours = _find(results, "catchup", "smsledger")
+    if ours:
+        out.append(
+            (
+                "catch-up >= 30,000 events/s",
+                f"{ours.median:,.0f} events/s",
+                ours.median >= 30_000,
+            )
+        )
+    for backend in ("postgres", "sqlite"):
+        ours, bare = (
+            _find(results, "api_read", "smsledger", backend),
+            _find(results, "api_read", "limit", backend),
+        )
+        if ours and bare:
+            ratio = ours.median / bare.median
+            p99, bare_p99 = float(ours.extra["p99_ms"]), float(bare.extra["p99_ms"])
+            out.append(
+                (
+                    f"read p99 <= 10 ms and >= 0.6x the bare endpoint ({backend})",
+                    f"p99 {p99:.1f} ms (bare {bare_p99:.1f} ms); {ours.median:,.0f} vs "
+                    f"{bare.median:,.0f} req/s: {ratio:.2f}x",
+                    p99 <= 10 and ratio >= 0.6,
+                )
+            )
+    for workload, small, large, ratio in scale.flatness(results):
+        out.append(
+            (
+                f"{workload}: flat from the smallest to the largest store (within 20%)",
+                f"{small:,.0f} -> {large:,.0f}: x{ratio:.2f}",
+                ratio >= 0.8,  # faster at scale is not a failure
+            )
+        )
+    rss = _find(results, "serve_rss", "smsledger")
+    if rss:
+        out.append(
+            (
+                f"serve RSS <= 300 MiB after {int(rss.extra['messages']):,} messages",
+                f"{rss.median:,.0f} MiB (peak {float(rss.extra['rss_peak_mb']):,.0f}, at rest "
+                f"{float(rss.extra['rss_at_rest_mb']):,.0f})",
+                rss.median <= 300,
+            )
+        )
+    return out
+
+
+def _table(rows: list[Result]) -> list[str]:
+    ours = next((r for r in rows if r.variant == "smsledger"), None)
+    http = any("p99_ms" in r.extra for r in rows)
+    head = "| variant | median | unit | samples | smsledger / variant |"
+    if http:
+        head = "| variant | median | unit | p50 ms | p99 ms | smsledger / variant |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in rows:
+        ratio = f"{ours.median / r.median:.2f}x" if ours and r is not ours and r.median else ""
+        if http:
+            lines.append(
+                f"| {r.variant} | {r.median:,.0f} | {r.unit} | {float(r.extra['p50_ms']):.2f} | "
+                f"{float(r.extra['p99_ms']):.2f} | {ratio} |"
+            )
+        else:
+            samples = ", ".join(f"{s:,.0f}" for s in r.samples)
+            lines.append(f"| {r.variant} | {r.median:,.0f} | {r.unit} | {samples} | {ratio} |")
+    return lines
 
 
 def to_markdown(results: list[Result], quick: bool) -> str:
@@ -43,25 +171,50 @@ def to_markdown(results: list[Result], quick: bool) -> str:
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
         f"({platform.python_implementation()} {platform.python_version()}), "
-        f"{'QUICK smoke run' if quick else 'full run'}. Medians of the samples; every "
-        "baseline measured in the same run. The machine is shared: compare ratios.",
+        f"{'QUICK smoke run: the numbers mean nothing' if quick else 'full run'}. Medians of "
+        "the samples; every baseline measured in the same run, one workload at a time. The "
+        "machine (2 cores) is shared: compare ratios, not absolute figures.",
         "",
-        "| workload | variant | backend | median | unit | samples | ratio to smsledger |",
-        "|---|---|---|---:|---|---|---:|",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
     ]
-    ours = {r.workload: r for r in results if r.variant == "smsledger"}
-    for r in results:
-        base = ours.get(r.workload)
-        ratio = f"{base.median / r.median:.2f}" if base and r.median and r is not base else ""
-        samples = ", ".join(f"{s:,.1f}" for s in r.samples)
-        lines.append(
-            f"| {r.workload} | {r.variant} | {r.backend} | {r.median:,.1f} | {r.unit} | "
-            f"{samples} | {ratio} |"
-        )
+    lines += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in targets(results)]
+    plain_workloads = [
+        (w, b)
+        for w, b in dict.fromkeys((r.workload, r.backend) for r in results)
+        if not w.startswith("scale")
+    ]
+    for workload, backend in plain_workloads:
+        rows = [r for r in results if r.workload == workload and r.backend == backend]
+        lines += ["", f"## {workload} ({backend})", "", *_table(rows)]
+        notes = {k: v for r in rows for k, v in r.extra.items() if k not in ("samples",)}
+        if notes:
+            detail = ", ".join(f"{k} {v}" for k, v in notes.items() if not isinstance(v, float))
+            lines += ["", f"Details: {detail}."]
+    scaled = [r for r in results if r.workload.startswith("scale")]
+    if scaled:
+        sizes = sorted({int(r.extra["stored"]) for r in scaled})
+        lines += [
+            "",
+            "## Scale: the same operations as the store grows (PostgreSQL)",
+            "",
+            "| workload | unit | " + " | ".join(f"at {s:,} stored" for s in sizes) + " | ratio |",
+            "|---|---|" + "---:|" * len(sizes) + "---:|",
+        ]
+        flat = {w: ratio for w, _, _, ratio in scale.flatness(results)}
+        for workload in dict.fromkeys(r.workload for r in scaled):
+            by_size = {int(r.extra["stored"]): r for r in scaled if r.workload == workload}
+            cells = [f"{by_size[s].median:,.0f}" if s in by_size else "" for s in sizes]
+            unit = next(iter(by_size.values())).unit
+            lines.append(
+                f"| {workload} | {unit} | {' | '.join(cells)} | x{flat.get(workload, 1.0):.2f} |"
+            )
     lines += [
         "",
-        "Ratio = smsledger's median / the variant's median (for latency rows, "
-        "below 1 means smsledger is faster).",
+        "smsledger / variant: above 1 means smsledger does more per second than that "
+        "variant. Raw JSON beside this file (`report.json`).",
         "",
     ]
     return "\n".join(lines)
@@ -71,13 +224,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks and write the report.")
     parser.add_argument("--quick", action="store_true", help="a small smoke run")
     parser.add_argument("--out", default=None, help="directory for report.md and report.json")
+    parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads to run")
+    parser.add_argument("--sizes", default="10000,1000000", help="scale: stored messages")
+    parser.add_argument("--rss-messages", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    results = collect(args.quick)
+    only = tuple(w.strip() for w in args.only.split(",") if w.strip())
+    unknown = set(only) - set(WORKLOADS)
+    if unknown:
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from {', '.join(WORKLOADS)}")
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    results = collect(args.quick, only, sizes, args.rss_messages)
     out = Path(args.out or ("bench/out" if args.quick else "bench"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps([r.as_dict() for r in results], indent=2))
-    (out / "report.md").write_text(to_markdown(results, args.quick))
-    print(to_markdown(results, args.quick))
+    report = to_markdown(results, args.quick)
+    (out / "report.md").write_text(report)
+    print(report)
     return 0
 
 

@@ -1,15 +1,28 @@
-"""Workload: ``GET /v1/messages/{id}`` at 32 concurrent connections, beside the limit.
+"""Workloads: ``GET /v1/messages/{id}`` and its history at 32 concurrent connections.
 
-- bare: a bare FastAPI app whose one endpoint reads one row by primary key (the same
+Every variant runs as a real server (uvicorn, one process each, the same command and
+settings) on loopback, one after the other in the same run; ``wrk`` (one thread, 32
+connections, random ids from the seeded messages, bounded in time) generates the load.
+
+Message read (``api_read``):
+
+- limit: a bare FastAPI app whose one endpoint reads one row by primary key (the same
   message's JSON, stored in a plain table of the same database) and answers it with
-  orjson: no auth, no middleware, no read model;
+  orjson: no auth, no middleware, no read model. It is also what a user might build
+  instead (a status row read by id);
+- naive-es: the eventsourcing library the obvious way: the ``Message`` aggregate is
+  replayed from the event store on every request (``repository.get``) and rendered;
+  no auth either;
 - smsledger: the real API (auth by key hash, the message read model, problem errors,
   metrics middleware) built by ``smsledger.bootstrap``.
 
-Both run as real servers (uvicorn, one process each, same settings) on loopback, one
-after the other in the same run; ``wrk`` (one thread, 32 connections, random ids from the
-seeded messages) generates the load. Run: ``python -m bench.api_read [--quick]
-[--backend postgres|sqlite]``; needs ``wrk`` on the PATH.
+History read (``history_read``, support's "what happened, and when?"):
+
+- limit: the bare app answering the message's raw stored event rows (one indexed
+  range read of the event table, the bytes joined into a JSON array, no decoding);
+- smsledger: ``GET /v1/messages/{id}/history`` (auth, decode, status per event).
+
+Run: ``python -m bench.api_read [--quick] [--backend postgres|sqlite]``; needs ``wrk``.
 """
 
 from __future__ import annotations
@@ -42,21 +55,18 @@ _WRK_SCRIPT = """
 local ids = {}
 for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
 local prefix = "%(prefix)s"
+local suffix = "%(suffix)s"
 local auth = "%(auth)s"
 math.randomseed(42)
 request = function()
   local headers = {}
   if auth ~= "" then headers["Authorization"] = auth end
-  return wrk.format("GET", prefix .. ids[math.random(#ids)], headers)
-end
-local errors = 0
-response = function(status, headers, body)
-  if status ~= 200 then errors = errors + 1 end
+  return wrk.format("GET", prefix .. ids[math.random(#ids)] .. suffix, headers)
 end
 done = function(summary, latency, requests)
   io.write(string.format(
     'RESULT {"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
-    '"max_us": %%d, "socket_errors": %%d, "non_200": %%d}\\n',
+    '"max_us": %%d, "socket_errors": %%d, "non_2xx": %%d}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     latency.max, summary.errors.connect + summary.errors.read + summary.errors.write +
     summary.errors.timeout, summary.errors.status))
@@ -71,7 +81,7 @@ def database_url(db: Database) -> str:
     return f"postgresql://{auth}@{db.host}:{db.port}/{db.dbname}?schema={db.schema}"
 
 
-# --- the two servers (run in their own processes) -------------------------------------------
+# --- the servers (each runs in its own process) ----------------------------------------------
 
 
 def smsledger_app() -> Any:
@@ -94,6 +104,7 @@ def bare_app() -> Any:
     db = Database.from_url(Settings().database_url)
     views = ViewDatabase.open(db)
     ph = "%s" if db.is_postgres else "?"
+    events_table = "ledger_events" if db.is_postgres else "stored_events"
     app = FastAPI()
 
     @app.get("/rows/{row_id}")
@@ -103,10 +114,65 @@ def bare_app() -> Any:
             row = cur.fetchone()
         if row is None:
             return Response(status_code=404)
-        body = row[0]
-        return Response(
-            body if isinstance(body, bytes) else bytes(body), media_type="application/json"
-        )
+        return Response(bytes(row[0]), media_type="application/json")
+
+    @app.get("/events/{row_id}")
+    def read_events(row_id: str) -> Response:
+        key = row_id if db.is_postgres else row_id.replace("-", "")
+        with views.reading() as cur:
+            cur.execute(
+                f"SELECT state FROM {events_table} WHERE originator_id = {ph} "
+                "ORDER BY originator_version",
+                (key,),
+            )
+            rows = cur.fetchall()
+        if not rows:
+            return Response(status_code=404)
+        body = b"[" + b",".join(bytes(r[0]) for r in rows) + b"]"
+        return Response(body, media_type="application/json")
+
+    return app
+
+
+def naive_app() -> Any:
+    """The library the obvious way: replay the aggregate from its events per request."""
+    from uuid import UUID
+
+    import orjson
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from domain.status import STATUS_CODES
+    from smsledger.application import Ledger
+    from smsledger.settings import Settings
+    from smsledger.storage import Database
+
+    ledger = Ledger(Database.from_url(Settings().database_url).eventsourcing_env())
+    app = FastAPI()
+
+    @app.get("/messages/{message_id}")
+    def read_message(message_id: str) -> Response:
+        m = ledger.get_message(UUID(message_id))
+        s = STATUS_CODES[m.status]
+        body = {
+            "id": m.id,
+            "batch_id": m.batch_id,
+            "account_id": m.account_id,
+            "sender": m.sender,
+            "recipient": m.recipient,
+            "segments": m.segments,
+            "encoding": m.encoding,
+            "price": m.price if m.charged else 0,
+            "currency": m.currency,
+            "status": s.as_dict(),
+            "legacy_status": s.legacy,
+            "final": s.final,
+            "charged_to": m.charged_to,
+            "refunded": m.refunded,
+            "created_at": m.created_on,
+            "updated_at": m.modified_on,
+        }
+        return Response(orjson.dumps(body), media_type="application/json")
 
     return app
 
@@ -170,7 +236,7 @@ def seed(db: Database, n: int) -> tuple[list[str], str]:
     return ids, support
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -178,7 +244,7 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def server(kind: str, url: str, port: int) -> Iterator[str]:
-    """A uvicorn process serving ``kind`` on loopback; same settings for both kinds."""
+    """A uvicorn process serving ``kind`` on loopback; same settings for every kind."""
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url, "SMSLEDGER_LOG_LEVEL": "WARNING"}
     env.pop("SMSLEDGER_OPERATOR_TOKEN", None)
     cmd = [
@@ -213,10 +279,18 @@ def server(kind: str, url: str, port: int) -> Iterator[str]:
 
 
 def wrk(
-    base: str, prefix: str, ids_file: str, auth: str, seconds: int, connections: int
+    base: str,
+    prefix: str,
+    ids_file: str,
+    auth: str,
+    seconds: int,
+    connections: int,
+    *,
+    suffix: str = "",
 ) -> dict[str, float]:
+    """One bounded ``wrk`` run (after a short warm-up) of GET prefix+id+suffix."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_WRK_SCRIPT % {"ids": ids_file, "prefix": prefix, "auth": auth})
+        f.write(_WRK_SCRIPT % {"ids": ids_file, "prefix": prefix, "suffix": suffix, "auth": auth})
         script = f.name
     # Warm-up (connections, caches, the thread pool), then the measured run.
     for duration in (max(1, seconds // 5), seconds):
@@ -225,6 +299,7 @@ def wrk(
             check=True,
             capture_output=True,
             text=True,
+            timeout=duration + 60,
         ).stdout
     Path(script).unlink()
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
@@ -235,8 +310,18 @@ def wrk(
         "max_ms": raw["max_us"] / 1000,
         "req_per_s": raw["requests"] / (raw["duration_us"] / 1e6),
         "requests": raw["requests"],
-        "errors": raw["socket_errors"] + raw["non_200"],
+        "errors": raw["socket_errors"] + raw["non_2xx"],
     }
+
+
+# (workload, variant, server kind, path prefix, path suffix, needs the support key)
+VARIANTS = (
+    ("api_read", "limit: bare endpoint, row by id", "bare", "/rows/", "", False),
+    ("api_read", "naive-es: replay per request", "naive", "/messages/", "", False),
+    ("api_read", "smsledger", "smsledger", "/v1/messages/", "", True),
+    ("history_read", "limit: bare endpoint, raw event rows", "bare", "/events/", "", False),
+    ("history_read", "smsledger", "smsledger", "/v1/messages/", "/history", True),
+)
 
 
 def run(
@@ -245,29 +330,36 @@ def run(
     if shutil.which("wrk") is None:
         msg = "wrk is not installed (Debian: apt-get install -y wrk)"
         raise SystemExit(msg)
-    seconds = 3 if quick else 10
+    seconds = 2 if quick else 10
     results = []
     with scratch_database(backend) as db, tempfile.TemporaryDirectory() as tmp:
-        ids, support = seed(db, 500 if quick else MESSAGES)
+        ids, support = seed(db, 300 if quick else MESSAGES)
         ids_file = str(Path(tmp) / "ids.txt")
         Path(ids_file).write_text("\n".join(ids) + "\n")
         url = database_url(db)
-        for kind, prefix, auth in (
-            ("bare", "/rows/", ""),
-            ("smsledger", "/v1/messages/", f"Bearer {support}"),
-        ):
-            with server(kind, url, _free_port()) as base:
-                m = wrk(base, prefix, ids_file, auth, seconds, connections)
-            results.append(
-                Result(
-                    workload="api_read",
-                    variant=kind,
-                    unit="ms p99",
-                    samples=[m["p99_ms"]],
-                    backend=backend,
-                    extra={"connections": connections, **{k: round(v, 3) for k, v in m.items()}},
-                )
-            )
+        for kind in dict.fromkeys(v[2] for v in VARIANTS):
+            with server(kind, url, free_port()) as base:
+                for workload, variant, _, prefix, suffix, keyed in (
+                    v for v in VARIANTS if v[2] == kind
+                ):
+                    auth = f"Bearer {support}" if keyed else ""
+                    m = wrk(base, prefix, ids_file, auth, seconds, connections, suffix=suffix)
+                    if m["errors"]:
+                        msg = f"{workload}/{variant}: {int(m['errors'])} errors"
+                        raise RuntimeError(msg)
+                    results.append(
+                        Result(
+                            workload=workload,
+                            variant=variant,
+                            unit="req/s",
+                            samples=[m["req_per_s"]],
+                            backend=backend,
+                            extra={
+                                "connections": connections,
+                                **{k: round(v, 3) for k, v in m.items()},
+                            },
+                        )
+                    )
     return results
 
 
@@ -280,10 +372,9 @@ def main() -> None:
     for r in run(quick=args.quick, backend=args.backend, connections=args.connections):
         e = r.extra
         print(
-            f"{r.backend:8} {r.variant:10} p50 {e['p50_ms']:6.2f} ms  p99 {e['p99_ms']:6.2f} ms  "
-            f"max {e['max_ms']:7.2f} ms  {e['req_per_s']:8.0f} req/s  "
-            f"({int(e['requests'])} requests, {int(e['errors'])} errors, "
-            f"{int(e['connections'])} connections)"
+            f"{r.backend:8} {r.workload:12} {r.variant:38} p50 {e['p50_ms']:6.2f} ms  "
+            f"p99 {e['p99_ms']:6.2f} ms  {e['req_per_s']:8.0f} req/s  "
+            f"({int(e['requests'])} requests, {int(e['connections'])} connections)"
         )
 
 

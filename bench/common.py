@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
+import psycopg.sql
 
 from smsledger.migrate import migrate
 from smsledger.storage import Database
@@ -89,3 +90,42 @@ def timed(fn: Callable[[], object]) -> float:
 def swedish_numbers(n: int, offset: int = 0) -> list[str]:
     """``n`` distinct valid Swedish mobile numbers."""
     return [f"+4670{(offset + i) % 10_000_000:07d}" for i in range(n)]
+
+
+def copy_rows(db: Database, after: int, upto: int, runs: int) -> tuple[list[float], int]:
+    """The limit of a write: seconds to ``COPY`` the event rows with notification ids in
+    (``after``, ``upto``] into a fresh table like the event table, once per run (a new
+    table each time, in its own transaction); and the number of rows."""
+    assert db.is_postgres
+    schema = psycopg.sql.Identifier(db.schema)
+    seconds: list[float] = []
+    with psycopg.connect(db.conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            psycopg.sql.SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {}.ledger_events "
+                "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id"
+            ).format(schema),
+            (after, upto),
+        ).fetchall()
+        for _ in range(runs):
+            table = psycopg.sql.Identifier(f"copy_{uuid.uuid4().hex[:8]}")
+            conn.execute(
+                psycopg.sql.SQL("CREATE TABLE {}.{} (LIKE {}.ledger_events INCLUDING ALL)").format(
+                    schema, table, schema
+                )
+            )
+            start = time.perf_counter()
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(
+                    psycopg.sql.SQL(
+                        "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN"
+                    ).format(schema, table)
+                ) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            seconds.append(time.perf_counter() - start)
+            conn.execute(psycopg.sql.SQL("DROP TABLE {}.{}").format(schema, table))
+    return seconds, len(rows)

@@ -1,7 +1,11 @@
 """Workload: delivery-report ingest on PostgreSQL, batches of 1,000, messages not cached.
 
+- limit: raw ``COPY`` of exactly the event rows smsledger wrote for those reports into a
+  fresh table like the event table (given as reports/s);
 - plain: what a user might build instead: a table with a status column, and one
   ``UPDATE ... SET status`` per report, a batch per transaction (``executemany``);
+- naive-es: the eventsourcing library the obvious way: per report, load the message
+  (``repository.get``), apply the report, refund if due, ``save`` (one transaction each);
 - smsledger: ``Ledger.record_delivery_reports`` on a fresh ``Ledger`` that has never
   loaded those messages: one query loads the batch's events, each report is checked
   against its message (duplicate, superseded, refund policy), and every new event is
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from bench.common import Result, scratch_database, swedish_numbers
+from bench.common import Result, copy_rows, scratch_database, swedish_numbers
 from smsledger.application import Ledger
 
 if TYPE_CHECKING:
@@ -81,10 +85,12 @@ def reports_for(ids: list[uuid.UUID], rng: random.Random) -> list[dict[str, Any]
 
 def measure_smsledger(
     db: Database, ids: list[uuid.UUID], *, profile: bool = False
-) -> tuple[list[float], list[float]]:
-    """Reports/s per batch, and seconds per batch."""
+) -> tuple[list[float], list[float], tuple[int, int]]:
+    """Reports/s per batch, seconds per batch, and the notification ids (after, upto]
+    of the events the batches wrote."""
     rng = random.Random(7)
     ledger = Ledger(db.eventsourcing_env(), clock=_clock)  # fresh: nothing loaded yet
+    first = ledger.recorder.max_notification_id() or 0
     rates, seconds = [], []
     profiler = cProfile.Profile() if profile else None
     for start in range(0, len(ids), BATCH):
@@ -99,10 +105,33 @@ def measure_smsledger(
         assert all(r["outcome"] == "applied" for r in written.value), written.value[:3]
         rates.append(len(reports) / elapsed)
         seconds.append(elapsed)
+    last = ledger.recorder.max_notification_id() or 0
     ledger.close()
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
-    return rates, seconds
+    return rates, seconds, (first, last)
+
+
+def measure_naive(db: Database, ids: list[uuid.UUID]) -> list[float]:
+    """Reports/s per batch, one load and one save per report."""
+    from smsledger.gateway import parse_report
+
+    rng = random.Random(7)
+    ledger = Ledger(db.eventsourcing_env(), clock=_clock)
+    rates = []
+    for start in range(0, len(ids), BATCH):
+        reports = reports_for(ids[start : start + BATCH], rng)
+        t0 = time.perf_counter()
+        for report in reports:
+            p = parse_report(report)
+            assert p is not None
+            message = ledger.get_message(p.message_id)
+            now = _clock()
+            assert message.record_report(p.code, p.at, p.raw, now) == "applied"
+            ledger.save(message, *ledger._refund_if_due([message], now))
+        rates.append(len(reports) / (time.perf_counter() - t0))
+    ledger.close()
+    return rates
 
 
 def measure_plain(db: Database, ids: list[uuid.UUID]) -> list[float]:
@@ -143,14 +172,25 @@ def measure_plain(db: Database, ids: list[uuid.UUID]) -> list[float]:
     return rates
 
 
-def run(batches: int = 20, *, profile: bool = False) -> list[Result]:
+def run(batches: int = 20, *, naive_batches: int = 1, profile: bool = False) -> list[Result]:
     with scratch_database("postgres") as db:
-        ids = prepare(db, batches * BATCH)
-        mine, seconds = measure_smsledger(db, ids, profile=profile)
-        plain = measure_plain(db, ids)
-    ratio = sorted(mine)[len(mine) // 2] / sorted(plain)[len(plain) // 2]
+        ids = prepare(db, (batches + naive_batches) * BATCH)
+        ours, naive_ids = ids[: batches * BATCH], ids[batches * BATCH :]
+        mine, seconds, span = measure_smsledger(db, ours, profile=profile)
+        copy_seconds, rows = copy_rows(db, *span, 3)
+        plain = measure_plain(db, ours)
+        naive = measure_naive(db, naive_ids)
+    median = sorted(mine)[len(mine) // 2]
     return [
-        Result("reports", "plain", "reports/s", plain),
+        Result(
+            "reports",
+            "limit: COPY of the same event rows",
+            "reports/s",
+            [len(ours) / s for s in copy_seconds],
+            extra={"event_rows": rows},
+        ),
+        Result("reports", "plain: UPDATE a status row", "reports/s", plain),
+        Result("reports", "naive-es: load and save per report", "reports/s", naive),
         Result(
             "reports",
             "smsledger",
@@ -159,7 +199,7 @@ def run(batches: int = 20, *, profile: bool = False) -> list[Result]:
             extra={
                 "batch": BATCH,
                 "ms_per_batch": 1000 * sorted(seconds)[len(seconds) // 2],
-                "ratio_to_plain": ratio,
+                "ratio_to_plain": median / sorted(plain)[len(plain) // 2],
             },
         ),
     ]
@@ -171,7 +211,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     results = run(args.batches, profile=args.profile)
-    plain, mine = results
+    limit, plain, naive, mine = results
+    print(f"  limit: COPY of the event rows: median {limit.median:>10,.0f} reports/s")
+    print(f"  naive-es, load + save each:    median {naive.median:>10,.0f} reports/s")
     print(f"delivery reports, PostgreSQL, batches of {BATCH}, {args.batches} batches")
     print(f"  plain UPDATE of a status row: median {plain.median:>10,.0f} reports/s")
     print(

@@ -10,9 +10,10 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
@@ -69,6 +70,32 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         for oid, version, topic, state in rows:
             out[oid].append(StoredEvent(oid, version, topic, state))
         return out
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """As the library's (one transaction: lock, notify, insert, the new ids), but
+        NOT in pipeline mode.
+
+        A batch's insert carries megabytes of parameters, and psycopg's pipeline can
+        deadlock on such a send (psycopg issue #685): the server waits in ClientRead
+        for the rest of the message, the client in ``Pipeline.sync`` for a result, for
+        ever, holding the event table's lock, so every write of the ledger stops. Seen
+        here on psycopg 3.3.9 while growing a store to 1,000,000 messages. Without the
+        pipeline it is three more round trips on loopback, beside a write of thousands
+        of events.
+        """
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            self._insert_events(curs, stored_events, **kwargs)
+            if not stored_events:
+                return None
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 
 from domain.account import Account
@@ -289,3 +290,24 @@ def test_concurrent_batches_never_overspend(database: Database, clock: FakeClock
     assert sum(funded) == 12
     assert setup.get_account(account_id).balance == 0
     setup.close()
+
+
+def test_a_large_batch_is_saved_without_pipeline_mode(
+    ledger: Ledger, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database.is_postgres:
+        pytest.skip("pipeline mode is psycopg's")
+
+    # psycopg's pipeline can deadlock on a multi-megabyte send (psycopg issue #685),
+    # holding the event table's lock: a batch's insert must never go through one.
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("pipeline mode used for an event insert")
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", refuse)
+    account_id = open_funded(ledger, amount=0)
+    ledger.change_payment_model(account_id, "post_invoice")
+    numbers = [f"+4670{i:07d}" for i in range(3_000)]
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=numbers, body="Hi")
+    assert [line["status"] for line in receipt.lines] == [103] * 3_000
+    assert receipt.position is not None
+    assert ledger.recorder.max_notification_id() == receipt.position

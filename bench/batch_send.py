@@ -1,24 +1,33 @@
 """Workload: one 10,000-recipient batch send, beside the limit and the alternatives.
 
 - limit: raw ``COPY`` of exactly the event rows smsledger wrote for its last batch into
-  a fresh table like the event table (rows/s; also given as messages/s equivalent);
+  a fresh table like the event table (rows/s; also given as messages/s equivalent); on
+  SQLite, which has no COPY, one ``executemany`` of those rows in one transaction;
 - plain: what a user might build instead: one INSERT of a status row per message and a
   balance column decremented, in one transaction (``executemany``);
 - naive-es: the eventsourcing library used the obvious way: one ``save`` per message;
 - smsledger: ``Ledger.send_batch``, the account and all messages in one transaction.
+
+On PostgreSQL and on SQLite (the embedded default), each in a throwaway database.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
 
-from bench.common import Result, copy_rows, scratch_database, swedish_numbers
+from bench.common import (
+    Result,
+    copy_rows,
+    insert_rows_sqlite,
+    scratch_database,
+    swedish_numbers,
+)
 from domain.message import Message
 from smsledger.application import Ledger
 
@@ -51,42 +60,49 @@ def measure_smsledger(
 
 
 def measure_plain(db: Database, recipients: int, runs: int) -> list[float]:
+    """Messages/s: a status row inserted per message and a balance column decremented,
+    in one transaction (``executemany``)."""
+    pg = db.is_postgres
+    ph = "%s" if pg else "?"
+    conn: Any = psycopg.connect(db.conninfo()) if pg else db.sqlite_connect()
+    prefix = f'"{db.schema}".' if pg else ""
     samples = []
-    with psycopg.connect(db.conninfo()) as conn:
+    try:
         conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.plain_messages (id uuid PRIMARY KEY, account_id uuid, "
-                "recipient text, body text, status int, price int, created_at timestamptz);"
-                "CREATE TABLE {}.plain_accounts (id uuid PRIMARY KEY, balance bigint)"
-            ).format(sql.Identifier(db.schema), sql.Identifier(db.schema))
+            f"CREATE TABLE {prefix}plain_messages (id {'uuid' if pg else 'TEXT'} PRIMARY KEY, "
+            "account_id TEXT, recipient TEXT, body TEXT, status INTEGER, price INTEGER, "
+            "created_at TEXT)"
         )
-        account = uuid.uuid4()
-        conn.execute(
-            sql.SQL("INSERT INTO {}.plain_accounts VALUES (%s, %s)").format(
-                sql.Identifier(db.schema)
-            ),
-            (account, 10**12),
-        )
-        conn.commit()
+        conn.execute(f"CREATE TABLE {prefix}plain_accounts (id TEXT PRIMARY KEY, balance BIGINT)")
+        account = str(uuid.uuid4())
+        conn.execute(f"INSERT INTO {prefix}plain_accounts VALUES ({ph}, {ph})", (account, 10**12))
+        if pg:
+            conn.commit()
         for run in range(runs):
             numbers = swedish_numbers(recipients, offset=run * recipients)
-            now = _clock()
+            now = _clock().isoformat()
             start = time.perf_counter()
-            with conn.cursor() as cur:
-                cur.executemany(
-                    sql.SQL("INSERT INTO {}.plain_messages VALUES (%s,%s,%s,%s,%s,%s,%s)").format(
-                        sql.Identifier(db.schema)
-                    ),
-                    [(uuid.uuid4(), account, n, "Hi", 103, 45, now) for n in numbers],
-                )
-                cur.execute(
-                    sql.SQL(
-                        "UPDATE {}.plain_accounts SET balance = balance - %s WHERE id = %s"
-                    ).format(sql.Identifier(db.schema)),
-                    (45 * recipients, account),
-                )
-            conn.commit()
+            if not pg:
+                conn.execute("BEGIN")
+            cur = conn.cursor()
+            cur.executemany(
+                f"INSERT INTO {prefix}plain_messages VALUES ({', '.join([ph] * 7)})",
+                [
+                    (uuid.uuid4() if pg else str(uuid.uuid4()), account, n, "Hi", 103, 45, now)
+                    for n in numbers
+                ],
+            )
+            cur.execute(
+                f"UPDATE {prefix}plain_accounts SET balance = balance - {ph} WHERE id = {ph}",
+                (45 * recipients, account),
+            )
+            if pg:
+                conn.commit()
+            else:
+                conn.execute("COMMIT")
             samples.append(recipients / (time.perf_counter() - start))
+    finally:
+        conn.close()
     return samples
 
 
@@ -124,55 +140,59 @@ def measure_naive(db: Database, recipients: int, runs: int) -> list[float]:
     return samples
 
 
-def run(*, quick: bool = False) -> list[Result]:
+def run(*, quick: bool = False, backends: tuple[str, ...] = ("postgres", "sqlite")) -> list[Result]:
     recipients = 500 if quick else 10_000
     runs = 2 if quick else 5
+    naive_n = 200 if quick else 1000
     out: list[Result] = []
-    with scratch_database("postgres") as db:
-        ours, span = measure_smsledger(db, recipients, runs)
-        seconds, copied = copy_rows(db, *span, runs)
-        copy = [copied / s for s in seconds]
-        out.append(
-            Result(
-                "batch_send",
-                "smsledger",
-                "messages/s",
-                ours,
-                extra={"recipients": recipients, "event_rows": copied},
-            )
-        )
-        out.append(
-            Result(
-                "batch_send",
-                "limit: COPY of the same event rows",
-                "rows/s",
-                copy,
-                extra={
-                    "rows": copied,
-                    "messages_per_s_equiv": round(
-                        sorted(copy)[len(copy) // 2] * recipients / copied
-                    ),
-                },
-            )
-        )
-        out.append(
-            Result(
-                "batch_send",
-                "plain: status rows + balance column",
-                "messages/s",
-                measure_plain(db, recipients, runs),
-            )
-        )
-        naive_n = 200 if quick else 1000
-        out.append(
-            Result(
-                "batch_send",
-                "naive-es: one save per message",
-                "messages/s",
-                measure_naive(db, naive_n, max(2, runs - 2)),
-                extra={"recipients": naive_n},
-            )
-        )
+    for backend in backends:
+        with scratch_database(backend) as db:
+            ours, span = measure_smsledger(db, recipients, runs)
+            if db.is_postgres:
+                seconds, copied = copy_rows(db, *span, runs)
+                limit = "limit: COPY of the same event rows"
+            else:
+                seconds, copied = insert_rows_sqlite(db, *span, runs)
+                limit = "limit: executemany of the same event rows"
+            rates = [copied / s for s in seconds]
+            out += [
+                Result(
+                    "batch_send",
+                    limit,
+                    "rows/s",
+                    rates,
+                    backend=backend,
+                    extra={
+                        "rows": copied,
+                        "messages_per_s_equiv": round(
+                            statistics.median(rates) * recipients / copied
+                        ),
+                    },
+                ),
+                Result(
+                    "batch_send",
+                    "plain: status rows + balance column",
+                    "messages/s",
+                    measure_plain(db, recipients, runs),
+                    backend=backend,
+                ),
+                Result(
+                    "batch_send",
+                    "naive-es: one save per message",
+                    "messages/s",
+                    measure_naive(db, naive_n, max(2, runs - 2)),
+                    backend=backend,
+                    extra={"naive_recipients": naive_n},
+                ),
+                Result(
+                    "batch_send",
+                    "smsledger",
+                    "messages/s",
+                    ours,
+                    backend=backend,
+                    extra={"recipients": recipients, "event_rows": copied},
+                ),
+            ]
     return out
 
 
@@ -181,6 +201,6 @@ if __name__ == "__main__":
 
     for r in run(quick="--quick" in sys.argv):
         print(
-            f"{r.workload:12} {r.variant:32} median {r.median:>12,.0f} {r.unit}  "
+            f"{r.backend:8} {r.variant:42} median {r.median:>12,.0f} {r.unit}  "
             f"samples={[round(s) for s in r.samples]} {r.extra}"
         )

@@ -129,3 +129,33 @@ def copy_rows(db: Database, after: int, upto: int, runs: int) -> tuple[list[floa
             seconds.append(time.perf_counter() - start)
             conn.execute(psycopg.sql.SQL("DROP TABLE {}.{}").format(schema, table))
     return seconds, len(rows)
+
+
+def insert_rows_sqlite(db: Database, after: int, upto: int, runs: int) -> tuple[list[float], int]:
+    """SQLite's limit of a write (it has no COPY): seconds to insert the event rows with
+    rowids in (``after``, ``upto``] into a fresh table shaped like the event table, with
+    one ``executemany`` in one transaction, once per run; and the number of rows."""
+    assert not db.is_postgres
+    conn = db.sqlite_connect()
+    try:
+        rows = conn.execute(
+            "SELECT originator_id, originator_version, topic, state FROM stored_events "
+            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, upto),
+        ).fetchall()
+        seconds: list[float] = []
+        for _ in range(runs):
+            table = f"copy_{uuid.uuid4().hex[:8]}"
+            conn.execute(
+                f"CREATE TABLE {table} (originator_id TEXT, originator_version INTEGER, "
+                "topic TEXT, state BLOB, PRIMARY KEY (originator_id, originator_version))"
+            )
+            start = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", rows)
+            conn.execute("COMMIT")
+            seconds.append(time.perf_counter() - start)
+            conn.execute(f"DROP TABLE {table}")
+    finally:
+        conn.close()
+    return seconds, len(rows)

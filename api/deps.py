@@ -49,15 +49,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 
 
-def current_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def principal_of(services: Services, credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """The caller, from ``Authorization: Bearer``; 401 for a missing, unknown or revoked key."""
     if credentials is None or not credentials.credentials:
         raise unauthorized()
     token = credentials.credentials
-    services: Services = request.app.state.services
     operator_token = services.settings.operator_token
     if operator_token and tokens_equal(token, operator_token):
         return Principal(None, "operator", None)
@@ -65,6 +64,18 @@ def current_key(
     if principal is None:
         raise unauthorized("unknown or revoked token")
     return principal
+
+
+def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
+    """``principal`` if its role is one of ``allowed``; 403 otherwise."""
+    if principal.role not in allowed:
+        raise forbidden(f"role {principal.role!r} may not do this; allowed: {sorted(allowed)}")
+    return principal
+
+
+def current_key(request: Request, credentials: Credentials) -> Principal:
+    """The caller (a plain ``def``: the key lookup reads the database)."""
+    return principal_of(request.app.state.services, credentials)
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]
@@ -75,11 +86,18 @@ def allow(*roles: Role) -> Any:
     allowed = frozenset(roles)
 
     async def check(principal: CurrentKey) -> Principal:
-        if principal.role not in allowed:
-            raise forbidden(f"role {principal.role!r} may not do this; allowed: {sorted(allowed)}")
-        return principal
+        return check_role(principal, allowed)
 
     return Depends(check)
+
+
+def authenticate(
+    services: Services, credentials: HTTPAuthorizationCredentials | None, *roles: Role
+) -> Principal:
+    """``allow(*roles)`` as a plain call, for the hottest reads: a handler that
+    authenticates itself does the key lookup and its read in ONE thread-pool hop, where
+    a ``def`` dependency costs a hop of its own (about a sixth of a message read)."""
+    return check_role(principal_of(services, credentials), frozenset(roles))
 
 
 def owned(principal: Principal, account_id: UUID) -> UUID:

@@ -39,9 +39,13 @@ def status_object(code: int | None) -> dict[str, Any] | None:
 
 
 def message_history(
-    ledger: Ledger, message_id: UUID, as_of: datetime | None = None
+    ledger: Ledger,
+    message_id: UUID,
+    as_of: datetime | None = None,
+    account_id: UUID | None = None,
 ) -> dict[str, Any]:
-    """``{"message_id", "status", "events": [{"version", "type", "at", "status", "data"}]}``.
+    """``{"message_id", "status", "events": [{"version", "type", "at", "status", "data"}]}``;
+    with ``account_id``, another account's message reads as unknown.
 
     An event's ``status`` is the status it moved the message to (104 for a refund),
     ``None`` when it did not change it. The top-level ``status`` is the message's status
@@ -59,7 +63,9 @@ def message_history(
     for event in events:
         before = None if aggregate is None else aggregate.status
         aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
-        if not isinstance(aggregate, Message):  # another aggregate's id
+        if not isinstance(aggregate, Message) or (
+            account_id is not None and aggregate.account_id != account_id
+        ):  # another aggregate's id, or another account's message: both unknown
             raise MessageNotFoundError(str(message_id))
         name = type(event).__name__
         code: int | None = REFUNDED if name == "Refunded" else aggregate.status

@@ -13,7 +13,7 @@
     q.invoice(account_id, period) -> dict                          GET .../invoices/{period}
     q.issue_invoice(account_id, period) -> (invoice, position)     POST .../issue
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
-    q.history(message_id, as_of | None) -> dict                    GET .../history
+    q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
     q.balance_as_of(account_id, at) -> int                         from the event store
     q.status_counts() -> {code: n}                                 /metrics
 
@@ -375,11 +375,14 @@ class Queries:
 
     # --- history (event store) --------------------------------------------------------
 
-    def history(self, message_id: UUID, as_of: datetime | None = None) -> dict[str, Any]:
-        """The message's events from the event store, and its status as of ``as_of``."""
+    def history(
+        self, message_id: UUID, as_of: datetime | None = None, account_id: UUID | None = None
+    ) -> dict[str, Any]:
+        """The message's events from the event store, and its status as of ``as_of``;
+        another account's message is ``MessageNotFoundError``, as an unknown one."""
         if as_of is not None:
             _aware(as_of, "as_of")
-        return message_history(self.app, message_id, as_of)
+        return message_history(self.app, message_id, as_of, account_id)
 
 
 def format_reconciliation(report: Mapping[str, Any]) -> str:

@@ -7,6 +7,7 @@ metadata); hand-rolled rules would drift from the numbering plans it tracks.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -35,8 +36,23 @@ def _shown(value: str, limit: int = 24) -> str:
     return repr(value) if len(value) <= limit else repr(value[:limit] + "…")
 
 
-def normalise_msisdn(raw: str) -> str:
-    """``+46731234567``, ``46731234567`` or ``+46 73-123 45 67`` → ``+46731234567``.
+@dataclass(frozen=True, slots=True)
+class Msisdn:
+    """A valid number: E.164, its country calling code and its ISO 3166 region."""
+
+    e164: str
+    country_code: int
+    region: str  # alpha-2, "ZZ" when no country (non-geographic numbers)
+
+    @property
+    def north_american(self) -> bool:
+        """Country calling code 1: the US, Canada and the rest of the NANP."""
+        return self.country_code == 1
+
+
+def parse_msisdn(raw: str) -> Msisdn:
+    """``+46731234567``, ``46731234567`` or ``+46 73-123 45 67`` → ``+46731234567`` with
+    its calling code and region, from ONE parse (a batch does this per recipient).
 
     Digits without a plus are read as international, country code first. Raises
     ``InvalidRecipientError`` (409) unless the result is a valid number.
@@ -71,7 +87,24 @@ def normalise_msisdn(raw: str) -> str:
             "plan of its country code"
         )
         raise InvalidRecipientError(msg)
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return Msisdn(
+        str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)),
+        number.country_code or 0,
+        _region(number),
+    )
+
+
+def normalise_msisdn(raw: str) -> str:
+    """``parse_msisdn(raw)``'s E.164 form."""
+    return parse_msisdn(raw).e164
+
+
+def _region(number: phonenumbers.PhoneNumber) -> str:
+    region = phonenumbers.region_code_for_number(number)
+    # Non-geographic numbers (+800, +882, ...) come back as "001", which is no country.
+    if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
+        return "ZZ"
+    return region
 
 
 def country_of(e164: str) -> str:
@@ -80,11 +113,7 @@ def country_of(e164: str) -> str:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return "ZZ"
-    region = phonenumbers.region_code_for_number(number)
-    # Non-geographic numbers (+800, +882, ...) come back as "001", which is no country.
-    if not isinstance(region, str) or len(region) != 2 or not region.isalpha():
-        return "ZZ"
-    return region
+    return _region(number)
 
 
 def is_north_american(e164: str) -> bool:

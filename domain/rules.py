@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from domain.addressing import is_north_american, normalise_msisdn
+from domain.addressing import Msisdn, parse_msisdn
 from domain.errors import (
     ContentRejectedError,
     RecipientRejectedError,
@@ -38,16 +38,17 @@ def check_content(body: str, account: Account, platform_keywords: Iterable[str])
         raise ContentRejectedError(msg)
 
 
-def check_recipient(raw: str, account: Account) -> str:
-    """Normalise a recipient and apply the per-recipient rules; returns E.164.
+def check_recipient(raw: str, account: Account) -> Msisdn:
+    """Normalise a recipient and apply the per-recipient rules; returns the number.
 
     409 not a valid MSISDN; 405 on the block list; 403 US/Canada without a campaign.
     """
-    msisdn = normalise_msisdn(raw)
+    number = parse_msisdn(raw)
+    msisdn = number.e164
     if account.is_blocked(msisdn):
         msg = f"{msisdn} is on the account's block list"
         raise RecipientRejectedError(msg)
-    if is_north_american(msisdn) and not account.us_campaign:
+    if number.north_american and not account.us_campaign:
         msg = "US and Canadian recipients need a pre-booked campaign"
         raise SenderRejectedError(msg)
-    return msisdn
+    return number

@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.persistence import RecordConflictError
 
 from domain.account import Account, PaymentModel, check_payment_model
-from domain.addressing import country_of, normalise_msisdn, validate_sender
+from domain.addressing import normalise_msisdn, validate_sender
 from domain.batch import Batch, ReceiptLine, batch_id_for
 from domain.errors import (
     AccountNotFoundError,
@@ -286,7 +286,7 @@ class Ledger(Application[UUID]):
             receipt, aggregates = self._build_batch(
                 account, batch_id, sender, recipients, body, validity_period, send_at, reference
             )
-            position = self._save(account, *aggregates)
+            position = self._save_many([account, *aggregates])
             return Written(receipt, position)
 
         written = self._retrying(attempt)
@@ -381,8 +381,9 @@ class Ledger(Application[UUID]):
             unit_price = 0
             if error is None:
                 try:
-                    recipient = check_recipient(raw, account)
-                    unit_price = prices.unit_price(country_of(recipient))
+                    number = check_recipient(raw, account)
+                    recipient = number.e164
+                    unit_price = prices.unit_price(number.region)
                 except MessageRejectedError as e:
                     error = e
             segments = seg.segments if seg else 0

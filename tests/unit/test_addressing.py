@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from domain.addressing import country_of, is_north_american, normalise_msisdn, validate_sender
+from domain.addressing import (
+    country_of,
+    is_north_american,
+    normalise_msisdn,
+    parse_msisdn,
+    validate_sender,
+)
 from domain.errors import InvalidRecipientError, InvalidSenderError
 
 
@@ -85,6 +91,19 @@ def test_country_of_a_number_is_its_iso_region(e164: str, country: str) -> None:
 )
 def test_country_code_1_is_north_american(e164: str, expected: bool) -> None:
     assert is_north_american(e164) is expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["+46731234567", "4796000000", "+49 151 2345 6789", "+12025550123", "+18765550123"],
+)
+def test_one_parse_gives_what_the_separate_helpers_give(raw: str) -> None:
+    # A batch parses each recipient once: the result must agree with the helpers.
+    number = parse_msisdn(raw)
+    assert number.e164 == normalise_msisdn(raw)
+    assert number.region == country_of(number.e164)
+    assert number.north_american is is_north_american(number.e164)
+    assert number.country_code == int(number.e164[1 : 1 + len(str(number.country_code))])
 
 
 @pytest.mark.parametrize(

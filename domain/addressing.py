@@ -6,6 +6,7 @@ metadata); hand-rolled rules would drift from the numbering plans it tracks.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -23,6 +24,12 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 _DIGITS = re.compile(r"\+?[0-9]+")
 # No country calling code starts with 0, so "00" can only be the international prefix.
 _INTERNATIONAL_PREFIX = "00"
+
+# phonenumbers' own bounds for a parse: country codes have 1-3 digits, and a national
+# significant number shorter than 2 digits is an error it reports itself.
+_COUNTRY_CODE_MAX_DIGITS = 3
+_NSN_MIN_DIGITS = 2
+_NEVER = re.compile(r"(?!)")
 
 _ALPHANUMERIC_MAX = 11
 _NUMERIC_MAX_DIGITS = 15
@@ -76,11 +83,13 @@ def parse_msisdn(raw: str) -> Msisdn:
     if len(digits) > _E164_MAX_DIGITS:
         msg = f"recipient {_shown(raw)} is not a valid MSISDN: more than 15 digits"
         raise InvalidRecipientError(msg)
-    try:
-        number = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException:
-        msg = f"recipient {_shown(raw)} is not a valid MSISDN: no such country code"
-        raise InvalidRecipientError(msg) from None
+    number = _plain_international(digits)
+    if number is None:
+        try:
+            number = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException:
+            msg = f"recipient {_shown(raw)} is not a valid MSISDN: no such country code"
+            raise InvalidRecipientError(msg) from None
     if not phonenumbers.is_valid_number(number):
         msg = (
             f"recipient {_shown(raw)} is not a valid MSISDN: not a number in the numbering "
@@ -92,6 +101,47 @@ def parse_msisdn(raw: str) -> Msisdn:
         number.country_code or 0,
         _region(number),
     )
+
+
+def _plain_international(digits: str) -> phonenumbers.PhoneNumber | None:
+    """What ``phonenumbers.parse("+" + digits)`` gives, built directly when the parse
+    would only split the country code off; ``None`` when it would do more.
+
+    ``parse`` is generic (any text, any region) and costs about 15 us, half of each
+    recipient's check in a 10,000-recipient send. For ASCII digits after a plus it
+    takes the country code (the shortest known prefix of 1-3 digits), then changes the
+    rest only in two cases, left to ``parse`` here: the rest starts with what the
+    country's metadata reads as a national prefix (it may strip it), or with a 0 (it
+    records leading zeros). Short or unknown-country input goes to ``parse`` as well,
+    for its own errors. Validity stays with ``phonenumbers.is_valid_number``.
+    """
+    if digits.startswith("0"):
+        return None
+    for length in range(1, min(len(digits), _COUNTRY_CODE_MAX_DIGITS) + 1):
+        country_code = int(digits[:length])
+        if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[length:]
+    if len(national) < _NSN_MIN_DIGITS or national.startswith("0"):
+        return None
+    prefix = _national_prefix_for_parsing(country_code)
+    if prefix is None or prefix.match(national):
+        return None
+    return phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+
+
+@functools.cache
+def _national_prefix_for_parsing(country_code: int) -> re.Pattern[str] | None:
+    """The national-prefix pattern ``parse`` tries on a number of this country code;
+    one that never matches when there is none, ``None`` without metadata."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if metadata is None:
+        return None
+    pattern = metadata.national_prefix_for_parsing
+    return re.compile(pattern) if pattern else _NEVER
 
 
 def normalise_msisdn(raw: str) -> str:

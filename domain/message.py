@@ -81,6 +81,45 @@ class Message(Aggregate):
         self.gateway_ref: str | None = None
         self.report_keys: set[tuple[object, str]] = set()
 
+    @classmethod
+    def accept(
+        cls,
+        *,
+        account_id: UUID,
+        batch_id: UUID,
+        sender: str,
+        recipient: str,
+        body: str,
+        segments: int,
+        encoding: str,
+        unit_price: int,
+        price: int,
+        currency: str,
+        timezone: str,
+        validity_period: int,
+        send_at: datetime | None,
+        timestamp: datetime,
+    ) -> Message:
+        """``Message(...)``, for batches: the same ``Accepted`` event without the
+        library's per-call argument coercion (about a third of constructing one)."""
+        return cls._create(
+            cls.Accepted,  # type: ignore[attr-defined]
+            account_id=account_id,
+            batch_id=batch_id,
+            sender=sender,
+            recipient=recipient,
+            body=body,
+            segments=segments,
+            encoding=encoding,
+            unit_price=unit_price,
+            price=price,
+            currency=currency,
+            timezone=timezone,
+            validity_period=validity_period,
+            send_at=send_at,
+            timestamp=timestamp,
+        )
+
     # --- derived facts -------------------------------------------------------------
 
     @property
@@ -122,7 +161,15 @@ class Message(Aggregate):
         if self.charged or self.status != ACCEPTED:
             msg = f"message {self.id} cannot be funded at status {self.status}"
             raise ConflictError(msg)
-        self._funded(charged_to, period_of(timestamp, self.timezone), timestamp)
+        # The event class directly rather than through ``_funded(...)``: the decorator
+        # coerces the arguments on every call, about 9 us, two thirds of funding a
+        # message, and a batch funds up to 10,000. Same event, same mutator.
+        self.trigger_event(
+            self.Funded,  # type: ignore[attr-defined]
+            charged_to=charged_to,
+            period=period_of(timestamp, self.timezone),
+            timestamp=timestamp,
+        )
 
     @event("Funded", topic="smsledger:Message.Funded")
     def _funded(self, charged_to: ChargedTo, period: str, timestamp: datetime) -> None:
@@ -182,11 +229,17 @@ class Message(Aggregate):
         if key in self.report_keys:
             return "duplicate"
         interpreted = code if isinstance(code, int) and code in REPORTABLE else UNKNOWN
-        if may_move(self.status, interpreted):
-            self._report_applied(code, interpreted, carrier_at, raw, timestamp)
-            return "applied"
-        self._report_superseded(code, interpreted, carrier_at, raw, timestamp)
-        return "superseded"
+        applies = may_move(self.status, interpreted)
+        # The event class directly, as in ``fund``: a report batch records up to 10,000.
+        self.trigger_event(
+            self.ReportApplied if applies else self.ReportSuperseded,  # type: ignore[attr-defined]
+            code=code,
+            status=interpreted,
+            carrier_at=carrier_at,
+            raw=raw,
+            timestamp=timestamp,
+        )
+        return "applied" if applies else "superseded"
 
     @event("ReportApplied", topic="smsledger:Message.ReportApplied")
     def _report_applied(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -25,8 +26,12 @@ def check_timezone(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)
 def period_of(at: datetime, timezone: str) -> str:
-    """The ``YYYY-MM`` period that instant ``at`` falls in, in ``timezone``."""
+    """The ``YYYY-MM`` period that instant ``at`` falls in, in ``timezone``.
+
+    Cached: a batch funds every message at one instant. Equal datetimes are the same
+    instant, whatever their offsets, so a hit always gives the right period."""
     if at.tzinfo is None:
         msg = "naive datetime: every time carries an offset"
         raise ValueError(msg)

@@ -175,6 +175,8 @@ def _is_json(value: object, depth: int = 0) -> bool:
 
 
 def _utf8(text: str) -> bool:
+    if text.isascii():  # most payloads; no copy needed to know
+        return True
     try:
         text.encode()
     except UnicodeEncodeError:  # a lone surrogate: JSON allows it, the store does not

@@ -10,7 +10,12 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
@@ -19,6 +24,12 @@ from psycopg.sql import SQL, Identifier
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+
+COPY_FROM_ROWS = 1000
+"""From this many events a write goes by ``COPY``; fewer go by one ``INSERT``, which
+needs two round trips fewer: measured on loopback, the two break even at about 1,000
+rows, and ``COPY`` takes 20% less time at 5,000 and 40% less at 20,000."""
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
@@ -56,6 +67,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::text[], %b::bytea[]) "
             "RETURNING notification_id"
         ).format(*table)
+        self._max_id_statement = SQL("SELECT max(notification_id) FROM {}.{}").format(*table)
+        self._copy_statement = SQL(
+            "COPY {}.{} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(*table)
+        self._ids_after_statement = SQL(
+            "SELECT notification_id FROM {}.{} WHERE notification_id > %b ORDER BY notification_id"
+        ).format(*table)
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every event of each given aggregate, in version order."""
@@ -75,42 +94,55 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """As the library's (one transaction: lock, notify, insert, the new ids), but
-        NOT in pipeline mode.
+        """As the library's (one transaction: the table lock, notify, insert, the new
+        ids), but NOT in pipeline mode, and the rows sent by a binary ``COPY``.
 
-        A batch's insert carries megabytes of parameters, and psycopg's pipeline can
+        No pipeline: a batch's insert carries megabytes, and psycopg's pipeline can
         deadlock on such a send (psycopg issue #685): the server waits in ClientRead
         for the rest of the message, the client in ``Pipeline.sync`` for a result, for
         ever, holding the event table's lock, so every write of the ledger stops. Seen
-        here on psycopg 3.3.9 while growing a store to 1,000,000 messages. Without the
-        pipeline it is three more round trips on loopback, beside a write of thousands
-        of events.
+        here on psycopg 3.3.9 while growing a store to 1,000,000 messages.
+
+        ``COPY`` (from ``COPY_FROM_ROWS`` events): a 10,000-recipient send writes 20,000
+        rows; ``COPY`` takes them in about 60% of the time of an ``INSERT ... SELECT
+        FROM unnest(...)`` of the same rows, ids included. It has no ``RETURNING``, so
+        the ids are read back afterwards: under the EXCLUSIVE table lock no other
+        transaction inserts, and ``COPY`` draws the ids from the sequence in row order,
+        so the ids above the highest one before are exactly this transaction's rows, in
+        the order given.
         """
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
-            conn.cursor() as curs,
+            conn.cursor() as library_curs,
+            conn.cursor(row_factory=tuple_row) as curs,
         ):
-            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_events(library_curs, stored_events, **kwargs)
             if not stored_events:
                 return None
-            self._insert_stored_events(curs, stored_events, **kwargs)
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        """As the library's (same lock, notify and RETURNING, in its pipeline), but the
-        rows go as four parallel arrays in binary instead of one array of a composite
-        type in text: about 2.5x faster for a batch of 1,000 events."""
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            self._insert_arrays_statement,
-            (
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
-            ),
-        )
+            self._lock_table(library_curs)
+            self._notify_channel(library_curs)
+            if len(stored_events) < COPY_FROM_ROWS:
+                # Rows as four parallel binary arrays: one round trip, ids returned.
+                curs.execute(
+                    self._insert_arrays_statement,
+                    (
+                        [e.originator_id for e in stored_events],
+                        [e.originator_version for e in stored_events],
+                        [e.topic for e in stored_events],
+                        [e.state for e in stored_events],
+                    ),
+                )
+                return [r[0] for r in curs.fetchall()]
+            row = curs.execute(self._max_id_statement, prepare=True).fetchone()
+            before: int = row[0] if row is not None and row[0] is not None else 0
+            with curs.copy(self._copy_statement) as copy:
+                copy.set_types(["uuid", "int8", "text", "bytea"])
+                for e in stored_events:
+                    copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+            curs.execute(self._ids_after_statement, (before,), binary=True)
+            ids: list[int] = [r[0] for r in curs.fetchall()]
+            if len(ids) != len(stored_events):
+                msg = f"inserted {len(stored_events)} events, found {len(ids)} new ids"
+                raise ProgrammingError(msg)
+            return ids

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.persistence import RecordConflictError, StoredEvent
 
 from domain.account import Account
 from domain.errors import (
@@ -20,6 +21,7 @@ from domain.errors import (
 )
 from domain.message import Message
 from smsledger.application import Ledger
+from smsledger.recorders import COPY_FROM_ROWS
 from smsledger.storage import Database
 from tests.support import FakeClock
 
@@ -311,3 +313,28 @@ def test_a_large_batch_is_saved_without_pipeline_mode(
     assert [line["status"] for line in receipt.lines] == [103] * 3_000
     assert receipt.position is not None
     assert ledger.recorder.max_notification_id() == receipt.position
+
+
+def test_a_bulk_insert_gives_each_event_the_id_it_was_stored_under(
+    ledger: Ledger, database: Database
+) -> None:
+    if not database.is_postgres:
+        pytest.skip("COPY is PostgreSQL's")
+    # Enough events for COPY, whose ids are read back rather than returned.
+    open_funded(ledger)
+    head = ledger.recorder.max_notification_id() or 0
+    events = [
+        StoredEvent(UUID(int=i // 2 + 1), i % 2 + 1, "smsledger:Test.Happened", b"{}")
+        for i in range(COPY_FROM_ROWS + 1)
+    ]
+    ids = ledger.recorder.insert_events(events)
+    assert ids is not None
+    stored = ledger.recorder.select_notifications(start=head + 1, limit=len(events) + 1)
+    assert [(n.id, n.originator_id, n.originator_version) for n in stored] == [
+        (i, e.originator_id, e.originator_version) for i, e in zip(ids, events, strict=True)
+    ]
+
+    # The same rows again conflict, and leave nothing behind.
+    with pytest.raises(RecordConflictError):
+        ledger.recorder.insert_events(events)
+    assert ledger.recorder.max_notification_id() == ids[-1]

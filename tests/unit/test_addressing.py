@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from domain.addressing import (
+    _plain_international,
     country_of,
     is_north_american,
     normalise_msisdn,
@@ -104,6 +108,32 @@ def test_one_parse_gives_what_the_separate_helpers_give(raw: str) -> None:
     assert number.region == country_of(number.e164)
     assert number.north_american is is_north_american(number.e164)
     assert number.country_code == int(number.e164[1 : 1 + len(str(number.country_code))])
+
+
+_COUNTRY_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.one_of(
+        st.text("0123456789", min_size=1, max_size=15),
+        st.builds(
+            lambda cc, rest: (str(cc) + rest)[:15],
+            st.sampled_from(_COUNTRY_CODES),
+            st.text("0123456789", max_size=13),
+        ),
+    )
+)
+@example("46731234567")  # the common case: built without parse
+@example("460731234567")  # a national prefix after the country code: left to parse
+@example("390612345678")  # Italy's leading zero: left to parse
+@example("12025550123")  # +1: many regions share the code
+@example("4")  # too short: parse's own error
+def test_fast_path_builds_exactly_what_parse_gives(digits: str) -> None:
+    # The shortcut may decline (None), but what it builds must be parse's own answer.
+    built = _plain_international(digits)
+    if built is not None:
+        assert built == phonenumbers.parse("+" + digits, None)
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
 from hypothesis import given
@@ -46,3 +46,14 @@ def test_encoded_state_holds_no_more_memory_than_its_bytes() -> None:
         tracemalloc.stop()
     assert len(kept) == 1_000
     assert traced / 1_000 < size + 200  # the bytes object's header, the list slot
+
+
+def test_equal_instants_keep_their_own_offsets() -> None:
+    # Decoding reuses parsed values; two spellings of one instant must not merge.
+    utc = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    stockholm = utc.astimezone(timezone(timedelta(hours=1)))
+    state = {"a": [utc, stockholm], "b": {"c": stockholm, "d": (utc, "x")}}
+    decoded = transcoder.decode(transcoder.encode(state))
+    assert [d.utcoffset() for d in decoded["a"]] == [timedelta(0), timedelta(hours=1)]
+    assert decoded["b"]["c"].utcoffset() == timedelta(hours=1)
+    assert decoded["b"]["d"] == [utc, "x"]  # a tuple comes back as a list

@@ -35,9 +35,13 @@ _bearer = HTTPBearer(
 # in the thread pool, a hop per dependency per request.
 
 
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 async def get_ledger(request: Request) -> Ledger:
@@ -52,14 +56,26 @@ LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def principal_of(services: Services, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    """The caller, from ``Authorization: Bearer``; 401 for a missing, unknown or revoked key."""
+OPERATOR = Principal(None, "operator", None)
+
+
+def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The token of ``Authorization: Bearer``; 401 without one."""
     if credentials is None or not credentials.credentials:
         raise unauthorized()
-    token = credentials.credentials
+    return credentials.credentials
+
+
+def is_operator_token(services: Services, token: str) -> bool:
     operator_token = services.settings.operator_token
-    if operator_token and tokens_equal(token, operator_token):
-        return Principal(None, "operator", None)
+    return operator_token is not None and tokens_equal(token, operator_token)
+
+
+def principal_of(services: Services, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The caller, from ``Authorization: Bearer``; 401 for a missing, unknown or revoked key."""
+    token = bearer_token(credentials)
+    if is_operator_token(services, token):
+        return OPERATOR
     principal = services.keys.authenticate(token)
     if principal is None:
         raise unauthorized("unknown or revoked token")
@@ -116,33 +132,34 @@ def scope_of(principal: Principal) -> UUID | None:
     return principal.account_id
 
 
-async def min_position(
-    request: Request,
-    x_ledger_min_position: Annotated[
-        int | None,
-        Header(
-            ge=0,
-            le=MAX_POSITION,
-            description="Wait (up to 5 s) until the projections have reached this position.",
-        ),
-    ] = None,
-) -> None:
-    if not x_ledger_min_position:
+MinPositionHeader = Annotated[
+    int | None,
+    Header(
+        ge=0,
+        le=MAX_POSITION,
+        description="Wait (up to 5 s) until the projections have reached this position.",
+    ),
+]
+
+
+async def min_position(request: Request, x_ledger_min_position: MinPositionHeader = None) -> None:
+    if x_ledger_min_position:
+        await run_in_threadpool(wait_for, services_of(request), x_ledger_min_position)
+
+
+def wait_for(services: Services, position: int | None) -> None:
+    """Block until the projections include ``position``; 503 if they do not within 5 s."""
+    if not position:
         return
-    services: Services = request.app.state.services
-    if not await run_in_threadpool(_reached, services, x_ledger_min_position):
-        raise ApiError(
-            503,
-            f"the projections have not reached position {x_ledger_min_position} yet",
-            headers={"Retry-After": "1"},
-        )
-
-
-def _reached(services: Services, position: int) -> bool:
     runner = services.runner
     # A client only learns positions from our writes, so one beyond the head was never
     # written: no point waiting for it.
-    return position <= runner.head() and runner.wait(position, MIN_POSITION_WAIT)
+    if not (position <= runner.head() and runner.wait(position, MIN_POSITION_WAIT)):
+        raise ApiError(
+            503,
+            f"the projections have not reached position {position} yet",
+            headers={"Retry-After": "1"},
+        )
 
 
 MinPosition = Depends(min_position)

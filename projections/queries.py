@@ -4,6 +4,8 @@
     q = Queries(ledger, views, runner)
 
     q.message(message_id, account_id | None) -> dict | None      GET /v1/messages/{id}
+    q.message_for_key(message_id, key_hash)
+        -> (principal, dict | None) | None                         the same, keyed
     q.messages(account_id | None, filters, limit=100, cursor=None)
         -> (items, next_cursor)                                    GET /v1/messages
         filters: batch_id, status (code), group, recipient, created_after, created_before
@@ -44,6 +46,7 @@ from projections.history import balance_as_of, message_history
 from projections.invoices import KIND_ORDER
 from projections.reconciliation import reconcile
 from projections.runner import PAGE_SIZE, ProjectionRunner
+from smsledger.keys import Principal, principal_from_row
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -57,6 +60,7 @@ MESSAGE_COLUMNS = (
     "id, batch_id, account_id, sender, recipient, segments, encoding, price, currency, "
     "status, final, charged_to, refunded, created_at, updated_at, seq"
 )
+_KEYED_MESSAGE_COLUMNS = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
 _STATUS = {code: s.as_dict() for code, s in STATUS_CODES.items()}
 _LEGACY = {code: s.legacy for code, s in STATUS_CODES.items()}
 _GROUPS = {g.value for g in Group}
@@ -150,6 +154,28 @@ class Queries:
             cur.execute(query, args)
             row = cur.fetchone()
         return None if row is None else self._message_dict(row)
+
+    def message_for_key(
+        self, message_id: UUID, key_hash: str
+    ) -> tuple[Principal, dict[str, Any] | None] | None:
+        """The live key whose hash is ``key_hash`` and, in the same round trip, the message
+        it may see: ``None`` for no such live key, the message ``None`` when it is unknown
+        or another account's. The key is read on every call, so a revocation counts at once.
+        """
+        s = self.store
+        query = (
+            f"SELECT k.id, k.role, k.account_id, {_KEYED_MESSAGE_COLUMNS} FROM api_keys k "
+            f"LEFT JOIN view_messages m ON m.id = {s.ph} "
+            "AND (k.account_id IS NULL OR m.account_id = k.account_id) "
+            f"WHERE k.key_hash = {s.ph} AND k.revoked_at IS NULL"
+        )
+        with self.views.reading() as cur:
+            cur.execute(query, (s.uuid(message_id), key_hash))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        found = None if row[3] is None else self._message_dict(row[3:])
+        return principal_from_row(row[:3]), found
 
     def messages(
         self,

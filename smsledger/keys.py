@@ -16,10 +16,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from uuid import UUID, uuid4
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from projections.db import ViewDatabase
 
 Role = Literal["operator", "gateway", "admin", "sender", "support", "finance"]
@@ -58,6 +60,18 @@ def hash_key(key: str) -> str:
 
 def new_key_text(role: Role) -> str:
     return f"sk_{role}_{secrets.token_urlsafe(32)}"
+
+
+def lookup_hash(key: str) -> str | None:
+    """What ``api_keys.key_hash`` holds for ``key``; ``None`` for text that is no key of ours."""
+    if not key.startswith("sk_") or len(key) > MAX_KEY_LENGTH:
+        return None
+    return hash_key(key)
+
+
+def principal_from_row(row: Sequence[Any]) -> Principal:
+    """A ``Principal`` from an ``api_keys`` row's ``id, role, account_id``."""
+    return Principal(_uuid(row[0]), cast(Role, row[1]), _uuid_or_none(row[2]))
 
 
 def tokens_equal(given: str, expected: str) -> bool:
@@ -103,18 +117,17 @@ class KeyStore:
 
     def authenticate(self, key: str) -> Principal | None:
         """The principal of a live key, or ``None`` (unknown, malformed or revoked)."""
-        if not key.startswith("sk_") or len(key) > MAX_KEY_LENGTH:
+        key_hash = lookup_hash(key)
+        if key_hash is None:
             return None
         with self.views.reading() as cur:
             cur.execute(
                 "SELECT id, role, account_id FROM api_keys "
                 f"WHERE key_hash = {self._ph} AND revoked_at IS NULL",
-                (hash_key(key),),
+                (key_hash,),
             )
             row = cur.fetchone()
-        if row is None:
-            return None
-        return Principal(_uuid(row[0]), cast(Role, row[1]), _uuid_or_none(row[2]))
+        return None if row is None else principal_from_row(row)
 
     def find(self, key_id: UUID) -> Principal | None:
         """A live key by id (its role and account), or ``None``."""
@@ -125,9 +138,7 @@ class KeyStore:
                 (self._id(key_id),),
             )
             row = cur.fetchone()
-        if row is None:
-            return None
-        return Principal(_uuid(row[0]), cast(Role, row[1]), _uuid_or_none(row[2]))
+        return None if row is None else principal_from_row(row)
 
     def revoke(self, key_id: UUID, now: datetime | None = None) -> bool:
         """Revoke a live key; ``False`` if there is none with that id."""

@@ -47,9 +47,41 @@ def collect(quick: bool, only: tuple[str, ...], sizes: tuple[int, ...], rss: int
         if name in only:
             start = time.perf_counter()
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            results += runs[name]()
+            at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            measured = runs[name]()
+            for r in measured:
+                r.extra["measured_at"] = at
+            results += measured
             print(f"bench: {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return results
+
+
+def _family(workload: str) -> str:
+    """The WORKLOADS entry that measures ``workload`` (api_read also gives history_read)."""
+    if workload.startswith("scale"):
+        return "scale"
+    return "api_read" if workload == "history_read" else workload
+
+
+def merged(path: Path, fresh: list[Result], only: tuple[str, ...]) -> list[Result]:
+    """The report at ``path`` with the workloads in ``only`` replaced by ``fresh``."""
+    from bench.common import Result
+
+    kept = []
+    for row in json.loads(path.read_text()):
+        if _family(row["workload"]) in only:
+            continue
+        extra = {
+            k: v
+            for k, v in row.items()
+            if k not in ("workload", "variant", "backend", "unit", "median", "samples")
+        }
+        kept.append(
+            Result(
+                row["workload"], row["variant"], row["unit"], row["samples"], row["backend"], extra
+            )
+        )
+    return kept + fresh
 
 
 def _api_read(quick: bool) -> list[Result]:
@@ -172,8 +204,17 @@ def to_markdown(results: list[Result], quick: bool) -> str:
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()} "
         f"({platform.python_implementation()} {platform.python_version()}), "
         f"{'QUICK smoke run: the numbers mean nothing' if quick else 'full run'}. Medians of "
-        "the samples; every baseline measured in the same run, one workload at a time. The "
-        "machine (2 cores) is shared: compare ratios, not absolute figures.",
+        "the samples; every baseline measured in the same run as its workload, one workload "
+        "at a time. The machine (2 cores) is shared: compare ratios, not absolute figures.",
+        "",
+        "Measured: "
+        + "; ".join(
+            f"{w} {at}"
+            for w, at in dict.fromkeys(
+                (_family(r.workload), str(r.extra.get("measured_at", "?"))) for r in results
+            )
+        )
+        + ".",
         "",
         "## Targets",
         "",
@@ -189,7 +230,7 @@ def to_markdown(results: list[Result], quick: bool) -> str:
     for workload, backend in plain_workloads:
         rows = [r for r in results if r.workload == workload and r.backend == backend]
         lines += ["", f"## {workload} ({backend})", "", *_table(rows)]
-        notes = {k: v for r in rows for k, v in r.extra.items() if k not in ("samples",)}
+        notes = {k: v for r in rows for k, v in r.extra.items() if k != "measured_at"}
         if notes:
             detail = ", ".join(f"{k} {v}" for k, v in notes.items() if not isinstance(v, float))
             lines += ["", f"Details: {detail}."]
@@ -227,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(WORKLOADS), help="workloads to run")
     parser.add_argument("--sizes", default="10000,1000000", help="scale: stored messages")
     parser.add_argument("--rss-messages", type=int, default=1_000_000)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other workloads of the existing report (each row says when it ran)",
+    )
     args = parser.parse_args(argv)
     only = tuple(w.strip() for w in args.only.split(",") if w.strip())
     unknown = set(only) - set(WORKLOADS)
@@ -236,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     results = collect(args.quick, only, sizes, args.rss_messages)
     out = Path(args.out or ("bench/out" if args.quick else "bench"))
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge and (out / "report.json").exists():
+        results = merged(out / "report.json", results, only)
     (out / "report.json").write_text(json.dumps([r.as_dict() for r in results], indent=2))
     report = to_markdown(results, args.quick)
     (out / "report.md").write_text(report)

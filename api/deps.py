@@ -45,8 +45,7 @@ async def get_services(request: Request) -> Services:
 
 
 async def get_ledger(request: Request) -> Ledger:
-    services: Services = request.app.state.services
-    return services.ledger
+    return services_of(request).ledger
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -91,7 +90,7 @@ def check_role(principal: Principal, allowed: frozenset[Role]) -> Principal:
 
 def current_key(request: Request, credentials: Credentials) -> Principal:
     """The caller (a plain ``def``: the key lookup reads the database)."""
-    return principal_of(request.app.state.services, credentials)
+    return principal_of(services_of(request), credentials)
 
 
 CurrentKey = Annotated[Principal, Depends(current_key)]

@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from smsledger.storage import Database
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from smsledger.application import Ledger
 
 PG_URL = os.environ.get("SMSLEDGER_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
 
@@ -159,3 +162,13 @@ def insert_rows_sqlite(db: Database, after: int, upto: int, runs: int) -> tuple[
     finally:
         conn.close()
     return seconds, len(rows)
+
+
+def hand_off(ledger: Ledger, message_ids: list[uuid.UUID]) -> None:
+    """Record Sending then DeliveredToGateway for these funded messages, 1,000 a
+    transaction, as the dispatcher does: after this they take delivery reports."""
+    for i in range(0, len(message_ids), 1000):
+        chunk = message_ids[i : i + 1000]
+        now = datetime.now(UTC)
+        ledger.start_sending(chunk, now)
+        ledger.record_hand_offs({m: f"gw-{m.hex[:8]}" for m in chunk}, {}, now)

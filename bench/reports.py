@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import sql
 
-from bench.common import Result, copy_rows, scratch_database, swedish_numbers
+from bench.common import Result, copy_rows, hand_off, scratch_database, swedish_numbers
 from smsledger.application import Ledger
 
 if TYPE_CHECKING:
@@ -57,11 +57,7 @@ def prepare(db: Database, n: int) -> list[uuid.UUID]:
         numbers = swedish_numbers(min(2000, n - start), offset=start)
         receipt = ledger.send_batch(account.id, sender="Bench", recipients=numbers, body="Hi")
         batch = [uuid.UUID(line["id"]) for line in receipt.lines]
-        for i in range(0, len(batch), 1000):
-            chunk = batch[i : i + 1000]
-            now = _clock()
-            ledger.start_sending(chunk, now)
-            ledger.record_hand_offs({m: f"gw-{m.hex[:8]}" for m in chunk}, {}, now)
+        hand_off(ledger, batch)
         ids += batch
     ledger.close()
     return ids

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from bench import api_read, reports
-from bench.common import Result, scratch_database, swedish_numbers
+from bench.common import Result, hand_off, scratch_database, swedish_numbers
 from domain.periods import period_of
 from projections.db import ViewDatabase
 from projections.queries import build_runner
@@ -97,11 +97,7 @@ class Store:
         )
         self.stored += n
         ids = [uuid.UUID(line["id"]) for line in receipt.lines]
-        for i in range(0, n, 1000):
-            chunk = ids[i : i + 1000]
-            now = _clock()
-            self.ledger.start_sending(chunk, now)
-            self.ledger.record_hand_offs({m: f"gw-{m.hex[:8]}" for m in chunk}, {}, now)
+        hand_off(self.ledger, ids)
         return ids
 
     def catch_up(self) -> float:

@@ -28,13 +28,13 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/python tools/typecheck.py
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/python tools/typecheck.py
 
 ## Every benchmark beside its baselines; writes bench/report.md and bench/report.json (~30 min)
 bench: $(STAMP) tools

@@ -15,11 +15,12 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import ApiError, forbidden, unauthorized
-from domain.errors import AccountNotFoundError
-from smsledger.application import Ledger
+from smsledger.adapters.keys import tokens_equal
+from smsledger.api.errors import ApiError, forbidden, unauthorized
+from smsledger.application.ledger import Ledger
 from smsledger.bootstrap import Services
-from smsledger.keys import Principal, Role, tokens_equal
+from smsledger.domain.access import Principal, Role
+from smsledger.domain.errors import AccountNotFoundError
 
 POSITION_HEADER = "X-Ledger-Position"
 MIN_POSITION_WAIT = 5.0

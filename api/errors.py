@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.responses import ProblemResponse
-from domain.errors import (
+from smsledger.api.responses import ProblemResponse
+from smsledger.domain.errors import (
     AccountNotFoundError,
     BatchNotFoundError,
     ConflictError,
@@ -75,7 +75,7 @@ def not_found(detail: str = "no such resource") -> ApiError:
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a router's error answers (all ``application/problem+json``)."""
-    from api.schemas import Problem
+    from smsledger.api.schemas import Problem
 
     return {
         status: {

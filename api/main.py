@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from api import errors
-from api.metrics import Metrics
-from api.middleware import BodyLimitMiddleware, ObserveMiddleware
-from api.responses import OrjsonResponse
-from api.routes import (
+from smsledger.api import errors
+from smsledger.api.metrics import Metrics
+from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
+from smsledger.api.responses import OrjsonResponse
+from smsledger.api.routes import (
     accounts,
     blocklist,
     delivery_reports,

@@ -87,7 +87,7 @@ class _StateCollector(Collector):
 
     def _status_counts(self) -> dict[int, tuple[str, int]]:
         try:
-            from domain.status import STATUS_CODES
+            from smsledger.domain.status import STATUS_CODES
 
             counts = self.services.queries.status_counts()
             return {

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from api.metrics import Metrics
+    from smsledger.api.metrics import Metrics
 
 access_log = logging.getLogger("smsledger.access")
 

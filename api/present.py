@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from domain.status import STATUS_CODES, status
+from smsledger.domain.status import STATUS_CODES, status
 
 if TYPE_CHECKING:
-    from domain.account import Account
-    from domain.message import Message
-    from smsledger.application import BatchReceipt
+    from smsledger.application.ledger import BatchReceipt
+    from smsledger.domain.account import Account
+    from smsledger.domain.message import Message
 
 
 def status_public(code: int) -> dict[str, Any]:

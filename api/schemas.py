@@ -19,11 +19,16 @@ from pydantic import (
     StringConstraints,
 )
 
-from domain.account import MAX_TOP_UP
-from smsledger.application import DEFAULT_VALIDITY, MAX_SENDER_LENGTH, MAX_VALIDITY, MIN_VALIDITY
+from smsledger.domain.account import MAX_TOP_UP
+from smsledger.domain.reports import MAX_REPORTS
+from smsledger.domain.sending import (
+    DEFAULT_VALIDITY,
+    MAX_RECIPIENTS,
+    MAX_SENDER_LENGTH,
+    MAX_VALIDITY,
+    MIN_VALIDITY,
+)
 
-MAX_RECIPIENTS = 10_000
-MAX_REPORTS = 10_000
 MAX_BODY_CHARS = 5_000  # far beyond 10 parts (which is 408 per message); more is malformed
 MAX_PAGE = 1_000
 

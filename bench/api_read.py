@@ -45,7 +45,7 @@ from bench.common import Result, scratch_database, swedish_numbers
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 CONNECTIONS = 32
 MESSAGES = 2_000
@@ -85,7 +85,7 @@ def database_url(db: Database) -> str:
 
 
 def smsledger_app() -> Any:
-    from api.main import create_app
+    from smsledger.api.main import create_app
     from smsledger.bootstrap import build
     from smsledger.settings import Settings
 
@@ -97,12 +97,12 @@ def bare_app() -> Any:
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from projections.db import ViewDatabase
+    from smsledger.adapters.storage import Database
+    from smsledger.adapters.views import open_views
     from smsledger.settings import Settings
-    from smsledger.storage import Database
 
     db = Database.from_url(Settings().database_url)
-    views = ViewDatabase.open(db)
+    views = open_views(db)
     ph = "%s" if db.is_postgres else "?"
     events_table = "ledger_events" if db.is_postgres else "stored_events"
     app = FastAPI()
@@ -142,10 +142,10 @@ def naive_app() -> Any:
     from fastapi import FastAPI
     from fastapi.responses import Response
 
-    from domain.status import STATUS_CODES
-    from smsledger.application import Ledger
+    from smsledger.adapters.storage import Database
+    from smsledger.application.ledger import Ledger
+    from smsledger.domain.status import STATUS_CODES
     from smsledger.settings import Settings
-    from smsledger.storage import Database
 
     ledger = Ledger(Database.from_url(Settings().database_url).eventsourcing_env())
     app = FastAPI()
@@ -186,7 +186,7 @@ def seed(db: Database, n: int) -> tuple[list[str], str]:
     import orjson
     from fastapi.testclient import TestClient
 
-    from api.main import create_app
+    from smsledger.api.main import create_app
     from smsledger.bootstrap import build
     from smsledger.settings import Settings
 

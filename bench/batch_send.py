@@ -28,11 +28,11 @@ from bench.common import (
     scratch_database,
     swedish_numbers,
 )
-from domain.message import Message
-from smsledger.application import Ledger
+from smsledger.application.ledger import Ledger
+from smsledger.domain.message import Message
 
 if TYPE_CHECKING:
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 
 def _clock() -> datetime:

@@ -36,17 +36,17 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from bench.common import Result, scratch_database, swedish_numbers
-from projections import all_projections
-from projections.db import ViewDatabase
-from projections.queries import build_runner
-from projections.runner import LoggedEvent
-from projections.runner import Projection as OurProjection
-from smsledger.application import Ledger
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.projections import all_projections
+from smsledger.projections.queries import build_runner
+from smsledger.projections.runner import LoggedEvent
+from smsledger.projections.runner import Projection as OurProjection
 
 if TYPE_CHECKING:
     from eventsourcing.persistence import Tracking
 
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 VIEW_TABLES = (
     "view_messages",
@@ -104,7 +104,7 @@ def populate(db: Database, events: int) -> int:
 
 
 def clear_views(db: Database, tracking: str) -> None:
-    views = ViewDatabase.open(db)
+    views = open_views(db)
     with views.transaction() as cur:
         # TRUNCATE, not DELETE: every run starts from the same fresh tables.
         cur.execute(f"TRUNCATE {', '.join(VIEW_TABLES)}")
@@ -119,7 +119,7 @@ def measure_smsledger(db: Database, head: int, runs: int) -> list[float]:
     for _ in range(runs):
         clear_views(db, "DELETE FROM projection_tracking")
         ledger = Ledger(db.eventsourcing_env())
-        views = ViewDatabase.open(db)
+        views = open_views(db)
         runner = build_runner(ledger, views)
         start = time.perf_counter()
         runner.run_once()

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import psycopg
 import psycopg.sql
 
-from smsledger.migrate import migrate
-from smsledger.storage import Database
+from smsledger.adapters.migrate import migrate
+from smsledger.adapters.storage import Database
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from smsledger.application import Ledger
+    from smsledger.application.ledger import Ledger
 
 PG_URL = os.environ.get("SMSLEDGER_BENCH_PG", "postgresql://root@127.0.0.1:5432/test")
 

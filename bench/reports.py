@@ -34,10 +34,10 @@ import psycopg
 from psycopg import sql
 
 from bench.common import Result, copy_rows, hand_off, scratch_database, swedish_numbers
-from smsledger.application import Ledger
+from smsledger.application.ledger import Ledger
 
 if TYPE_CHECKING:
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 BATCH = 1000
 CODES = [201] * 90 + [503] * 5 + [501] * 3 + [410] * 2
@@ -110,7 +110,7 @@ def measure_smsledger(
 
 def measure_naive(db: Database, ids: list[uuid.UUID]) -> list[float]:
     """Reports/s per batch, one load and one save per report."""
-    from smsledger.gateway import parse_report
+    from smsledger.domain.reports import parse_report
 
     rng = random.Random(7)
     ledger = Ledger(db.eventsourcing_env(), clock=_clock)

@@ -31,14 +31,14 @@ from psycopg import sql
 
 from bench import api_read, reports
 from bench.common import Result, hand_off, scratch_database, swedish_numbers
-from domain.periods import period_of
-from projections.db import ViewDatabase
-from projections.queries import build_runner
-from smsledger.application import Ledger
-from smsledger.keys import KeyStore
+from smsledger.adapters.keys import KeyStore
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.domain.periods import period_of
+from smsledger.projections.queries import build_runner
 
 if TYPE_CHECKING:
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 BATCH = 10_000
 REPORT_BATCH = reports.BATCH
@@ -56,7 +56,7 @@ class Store:
         self.db = db
         self.batch = batch
         self.ledger = Ledger(db.eventsourcing_env(), clock=_clock)
-        self.views = ViewDatabase.open(db)
+        self.views = open_views(db)
         self.runner = build_runner(self.ledger, self.views)
         self.account = self.ledger.open_account("Scale").value.id
         self.ledger.top_up(self.account, 10**12, "scale")

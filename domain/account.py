@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import (
+from smsledger.domain.errors import (
     ConflictError,
     InvalidRequestError,
     PeriodNotEndedError,
     TopUpConflictError,
 )
-from domain.periods import period_bounds
+from smsledger.domain.periods import period_bounds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

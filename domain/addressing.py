@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from domain.errors import InvalidRecipientError, InvalidSenderError
+from smsledger.domain.errors import InvalidRecipientError, InvalidSenderError
 
 # E.164 allows at most 15 digits; the raw-length cap only stops absurd input early and
 # keeps it out of error messages, so it leaves room for generous formatting.

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Literal
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import AlreadyHandedOffError, ConflictError
-from domain.periods import period_of
-from domain.refunds import is_refund_due
-from domain.status import (
+from smsledger.domain.errors import AlreadyHandedOffError, ConflictError
+from smsledger.domain.periods import period_of
+from smsledger.domain.refunds import is_refund_due
+from smsledger.domain.status import (
     ACCEPTED,
     CANCELED,
     DELIVERED_TO_GATEWAY,
@@ -29,9 +29,10 @@ from domain.status import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from uuid import UUID
 
-    from domain.account import ChargedTo
+    from smsledger.domain.account import ChargedTo
 
 ReportOutcome = Literal["applied", "duplicate", "superseded"]
 
@@ -305,4 +306,21 @@ class Message(Aggregate):
         self.status = UNKNOWN
 
 
-__all__ = ["FUNDED", "Message", "ReportOutcome"]
+def refund_all_due(
+    messages: Iterable[Message], now: datetime
+) -> dict[UUID, list[tuple[UUID, int]]]:
+    """Refund every message the policy says to (``Message.refund_due``), at ``now``.
+
+    Returns what the accounts must give back, by account: the balance-charged messages'
+    ids and prices. An invoice-charged refund moves no balance; the invoice shows it.
+    """
+    by_account: dict[UUID, list[tuple[UUID, int]]] = {}
+    for message in messages:
+        if message.refund_due:
+            message.refund(now)
+            if message.charged_to == "balance":
+                by_account.setdefault(message.account_id, []).append((message.id, message.price))
+    return by_account
+
+
+__all__ = ["FUNDED", "Message", "ReportOutcome", "refund_all_due"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.errors import InvalidRequestError
+from smsledger.domain.errors import InvalidRequestError
 
 CURRENCIES: dict[str, int] = {"SEK": 2, "EUR": 2, "NOK": 2, "DKK": 2, "USD": 2}
 """Supported ISO 4217 currencies and their number of minor-unit digits."""

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from domain.errors import InvalidRequestError
+from smsledger.domain.errors import InvalidRequestError
 
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 DEFAULT_TIMEZONE = "Europe/Stockholm"

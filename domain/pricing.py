@@ -100,7 +100,7 @@ def price_list_from_mapping(data: Mapping[str, object]) -> PriceList:
 
 def load_price_list(path: str | None = None) -> PriceList:
     """The price list at ``path``, or the one packaged with the domain."""
-    source = Path(path) if path is not None else files("domain") / "prices.json"
+    source = Path(path) if path is not None else files("smsledger.domain") / "prices.json"
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.status import Group, status
+from smsledger.domain.status import Group, status
 
 
 class Refund(StrEnum):

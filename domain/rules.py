@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from domain.addressing import Msisdn, parse_msisdn
-from domain.errors import (
+from smsledger.domain.addressing import Msisdn, parse_msisdn
+from smsledger.domain.errors import (
     ContentRejectedError,
     RecipientRejectedError,
     SenderRejectedError,
@@ -15,7 +15,7 @@ from domain.errors import (
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from domain.account import Account
+    from smsledger.domain.account import Account
 
 PLATFORM_BANNED_KEYWORDS: tuple[str, ...] = ("casino", "betting odds", "xxx")
 """Content the platform refuses for every account (gambling, adult content)."""

@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from domain.errors import InvalidContentError
+from smsledger.domain.errors import InvalidContentError
 
 Encoding = Literal["GSM-7", "UCS-2"]
 

@@ -9,26 +9,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from projections.runner import Projection
-    from projections.store import ViewStore
+    from smsledger.projections.runner import Projection
+    from smsledger.projections.store import ViewStore
 
 
 def store_for(dialect: str) -> ViewStore:
     """The view store of a database dialect (``"sqlite"`` or ``"postgres"``)."""
     if dialect == "postgres":
-        from projections.postgres import PostgresViewStore
+        from smsledger.projections.postgres import PostgresViewStore
 
         return PostgresViewStore()
-    from projections.sqlite import SQLiteViewStore
+    from smsledger.projections.sqlite import SQLiteViewStore
 
     return SQLiteViewStore()
 
 
 def all_projections(dialect: str) -> list[Projection]:
     """Every read model, in the order the runner applies them to a page."""
-    from projections.accounts import AccountLedgerProjection
-    from projections.invoices import InvoiceProjection
-    from projections.messages import MessageStatusProjection
+    from smsledger.projections.accounts import AccountLedgerProjection
+    from smsledger.projections.invoices import InvoiceProjection
+    from smsledger.projections.messages import MessageStatusProjection
 
     store = store_for(dialect)
     return [

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from projections.runner import Projection
+from smsledger.projections.runner import Projection
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
-    from projections.runner import LoggedEvent
-    from projections.store import ViewStore
+    from smsledger.projections.runner import LoggedEvent
+    from smsledger.projections.store import ViewStore
 
 A = "smsledger:Account."
 OPENED = A + "Opened"

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.account import Account
-from domain.errors import AccountNotFoundError, MessageNotFoundError
-from domain.message import Message
-from domain.status import REFUNDED, STATUS_CODES
+from smsledger.domain.account import Account
+from smsledger.domain.errors import AccountNotFoundError, MessageNotFoundError
+from smsledger.domain.message import Message
+from smsledger.domain.status import REFUNDED, STATUS_CODES
+from smsledger.projections.events import account_of
 
 if TYPE_CHECKING:
-    from smsledger.application import Ledger
+    from smsledger.projections.events import EventLog
 
 _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
@@ -39,7 +40,7 @@ def status_object(code: int | None) -> dict[str, Any] | None:
 
 
 def message_history(
-    ledger: Ledger,
+    ledger: EventLog,
     message_id: UUID,
     as_of: datetime | None = None,
     account_id: UUID | None = None,
@@ -86,7 +87,7 @@ def message_history(
     return {"message_id": message_id, "status": status_object(current), "events": out}
 
 
-def balance_as_of(ledger: Ledger, account_id: UUID, at: datetime) -> int:
+def balance_as_of(ledger: EventLog, account_id: UUID, at: datetime) -> int:
     """The account's balance at instant ``at``, replayed from its events."""
     aggregate: Any = None
     for event in ledger.events.get(account_id):
@@ -94,7 +95,7 @@ def balance_as_of(ledger: Ledger, account_id: UUID, at: datetime) -> int:
             break
         aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
     if aggregate is None:
-        ledger.get_account(account_id)  # AccountNotFoundError for an unknown id
+        account_of(ledger, account_id)  # AccountNotFoundError for an unknown id
         return 0
     if not isinstance(aggregate, Account):
         raise AccountNotFoundError(str(account_id))

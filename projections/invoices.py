@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING, Any, cast
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
-from domain.addressing import country_of
-from domain.money import CURRENCIES, Money
-from domain.periods import next_period
-from projections.runner import Projection
+from smsledger.domain.addressing import country_of
+from smsledger.domain.money import CURRENCIES, Money
+from smsledger.domain.periods import next_period
+from smsledger.projections.runner import Projection
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
-    from domain.message import Message
-    from projections.runner import LoggedEvent
-    from projections.store import ViewStore
-    from smsledger.application import Ledger
+    from smsledger.domain.message import Message
+    from smsledger.projections.events import EventLog
+    from smsledger.projections.runner import LoggedEvent
+    from smsledger.projections.store import ViewStore
 
 ACCEPTED = "smsledger:Message.Accepted"
 FUNDED = "smsledger:Message.Funded"
@@ -104,7 +104,7 @@ class InvoiceProjection(Projection):
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store
-        self.ledger: Ledger | None = None
+        self.ledger: EventLog | None = None
         ph = store.ph
         self._upsert_line = (
             f"INSERT INTO view_invoice_lines ({', '.join(LINE_COLUMNS)}) "
@@ -123,7 +123,7 @@ class InvoiceProjection(Projection):
             "DO UPDATE SET status = 'issued', issued_at = excluded.issued_at"
         )
 
-    def bind(self, ledger: Ledger) -> None:
+    def bind(self, ledger: EventLog) -> None:
         self.ledger = ledger
 
     def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from domain.status import (
+from smsledger.domain.status import (
     ACCEPTED,
     CANCELED,
     DELIVERED_TO_GATEWAY,
@@ -22,14 +22,14 @@ from domain.status import (
     UNKNOWN,
     may_move,
 )
-from projections.runner import Projection
+from smsledger.projections.runner import Projection
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from uuid import UUID
 
-    from projections.runner import LoggedEvent
-    from projections.store import ViewStore
+    from smsledger.projections.runner import LoggedEvent
+    from smsledger.projections.store import ViewStore
 
 P = "smsledger:Message."
 ACCEPTED_TOPIC = P + "Accepted"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from projections.store import ViewStore
+from smsledger.projections.store import ViewStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -1,11 +1,9 @@
 """The read side's one entry point: ``Queries``, what the API and the CLI read through.
 
     runner = build_runner(ledger, views)          # every projection, one runner
-    q = Queries(ledger, views, runner)
+    q = Queries(ledger, views)
 
     q.message(message_id, account_id | None) -> dict | None      GET /v1/messages/{id}
-    q.message_for_key(message_id, key_hash)
-        -> (principal, dict | None) | None                         the same, keyed
     q.messages(account_id | None, filters, limit=100, cursor=None)
         -> (items, next_cursor)                                    GET /v1/messages
         filters: batch_id, status (code), group, recipient, created_after, created_before
@@ -13,12 +11,13 @@
     q.ledger(account_id, period | None, limit=100, cursor=None)
         -> (entries, next_cursor)                                  GET .../ledger
     q.invoice(account_id, period) -> dict                          GET .../invoices/{period}
-    q.issue_invoice(account_id, period) -> (invoice, position)     POST .../issue
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
     q.balance_as_of(account_id, at) -> int                         from the event store
     q.status_counts() -> {code: n}                                 /metrics
 
+Reads only: nothing here writes, and nothing here knows who is asking beyond the
+account an answer is limited to. Rows are read by name (``MessageRow`` and friends).
 Dicts are in the contract's exact shapes, with ``UUID`` and aware ``datetime`` values
 (orjson and pydantic render both). ``account_id=None`` means the operator: no scope; an
 id outside the caller's account reads as not found. Malformed input (a bad cursor or
@@ -33,44 +32,109 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
-from domain.addressing import normalise_msisdn
-from domain.errors import InvalidRequestError, SmsLedgerError
-from domain.periods import parse_period
-from domain.status import STATUS_CODES, Group
-from projections import all_projections, store_for
-from projections.history import balance_as_of, message_history
-from projections.invoices import KIND_ORDER
-from projections.reconciliation import reconcile
-from projections.runner import PAGE_SIZE, ProjectionRunner
-from smsledger.keys import Principal, principal_from_row
+from smsledger.domain.addressing import normalise_msisdn
+from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
+from smsledger.domain.periods import parse_period
+from smsledger.domain.status import STATUS_CODES, Group
+from smsledger.projections import all_projections, store_for
+from smsledger.projections.events import EventLog, account_of
+from smsledger.projections.history import balance_as_of, message_history
+from smsledger.projections.invoices import KIND_ORDER
+from smsledger.projections.reconciliation import reconcile
+from smsledger.projections.runner import PAGE_SIZE, ProjectionRunner
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from uuid import UUID
 
-    from projections.db import ViewDatabase
-    from smsledger.application import Ledger
+    from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.store import ViewStore
 
 MAX_LIMIT = 1000
-MESSAGE_COLUMNS = (
-    "id, batch_id, account_id, sender, recipient, segments, encoding, price, currency, "
-    "status, final, charged_to, refunded, created_at, updated_at, seq"
-)
-_KEYED_MESSAGE_COLUMNS = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
 _STATUS = {code: s.as_dict() for code, s in STATUS_CODES.items()}
 _LEGACY = {code: s.legacy for code, s in STATUS_CODES.items()}
 _GROUPS = {g.value for g in Group}
 
 
+class MessageRow(NamedTuple):
+    """A ``view_messages`` row as the message reads select it (``MESSAGE_COLUMNS``)."""
+
+    id: Any
+    batch_id: Any
+    account_id: Any
+    sender: str
+    recipient: str
+    segments: int
+    encoding: str
+    price: int
+    currency: str
+    status: int
+    final: bool
+    charged_to: str | None
+    refunded: bool
+    created_at: Any
+    updated_at: Any
+    seq: int
+
+
+MESSAGE_COLUMNS = ", ".join(MessageRow._fields)
+
+
+class LedgerRow(NamedTuple):
+    seq: int
+    at: Any
+    kind: str
+    amount: int
+    balance_after: int
+    message_id: Any
+    reference: str | None
+
+
+class AccountRow(NamedTuple):
+    currency: str
+    timezone: str
+    balance: int
+
+
+class InvoiceLineRow(NamedTuple):
+    kind: str
+    description: str
+    quantity: int
+    amount: int
+
+
 def build_runner(
-    ledger: Ledger, views: ViewDatabase, *, page_size: int = PAGE_SIZE
+    ledger: EventLog, views: ViewDatabase, *, page_size: int = PAGE_SIZE
 ) -> ProjectionRunner:
     """The runner with every read model: what ``serve`` and ``smsledger project`` run."""
     return ProjectionRunner(ledger, views, all_projections(views.dialect), page_size=page_size)
+
+
+def message_dict(store: ViewStore, row: Sequence[Any]) -> dict[str, Any]:
+    """A ``MESSAGE_COLUMNS`` row in the shape of GET /v1/messages/{id}."""
+    r = MessageRow._make(row)
+    return {
+        "id": store.to_uuid(r.id),
+        "batch_id": store.to_uuid(r.batch_id),
+        "account_id": store.to_uuid(r.account_id),
+        "sender": r.sender,
+        "recipient": r.recipient,
+        "segments": int(r.segments),
+        "encoding": r.encoding,
+        "price": int(r.price) if r.charged_to is not None else 0,
+        "currency": r.currency,
+        "status": dict(_STATUS[int(r.status)]),
+        "legacy_status": _LEGACY[int(r.status)],
+        "final": bool(r.final),
+        "charged_to": r.charged_to,
+        "refunded": bool(r.refunded),
+        "created_at": store.to_time(r.created_at),
+        "updated_at": store.to_time(r.updated_at),
+    }
 
 
 def _encode_cursor(*parts: Any) -> str:
@@ -109,37 +173,12 @@ def _aware(value: Any, name: str) -> datetime:
 class Queries:
     """Reads over the views, and history from the event store. Thread-safe."""
 
-    def __init__(
-        self, ledger: Ledger, views: ViewDatabase, runner: ProjectionRunner | None = None
-    ) -> None:
-        self.app = ledger
+    def __init__(self, ledger: EventLog, views: ViewDatabase) -> None:
+        self.log = ledger
         self.views = views
         self.store = store_for(views.dialect)
-        self.runner = runner if runner is not None else build_runner(ledger, views)
 
     # --- messages ---------------------------------------------------------------------
-
-    def _message_dict(self, r: Any) -> dict[str, Any]:
-        s = self.store
-        code = int(r[9])
-        return {
-            "id": s.to_uuid(r[0]),
-            "batch_id": s.to_uuid(r[1]),
-            "account_id": s.to_uuid(r[2]),
-            "sender": r[3],
-            "recipient": r[4],
-            "segments": int(r[5]),
-            "encoding": r[6],
-            "price": int(r[7]) if r[11] is not None else 0,
-            "currency": r[8],
-            "status": dict(_STATUS[code]),
-            "legacy_status": _LEGACY[code],
-            "final": bool(r[10]),
-            "charged_to": r[11],
-            "refunded": bool(r[12]),
-            "created_at": s.to_time(r[13]),
-            "updated_at": s.to_time(r[14]),
-        }
 
     def message(self, message_id: UUID, account_id: UUID | None = None) -> dict[str, Any] | None:
         """One message in the shape of GET /v1/messages/{id}; ``None`` if unknown or
@@ -153,29 +192,7 @@ class Queries:
         with self.views.reading() as cur:
             cur.execute(query, args)
             row = cur.fetchone()
-        return None if row is None else self._message_dict(row)
-
-    def message_for_key(
-        self, message_id: UUID, key_hash: str
-    ) -> tuple[Principal, dict[str, Any] | None] | None:
-        """The live key whose hash is ``key_hash`` and, in the same round trip, the message
-        it may see: ``None`` for no such live key, the message ``None`` when it is unknown
-        or another account's. The key is read on every call, so a revocation counts at once.
-        """
-        s = self.store
-        query = (
-            f"SELECT k.id, k.role, k.account_id, {_KEYED_MESSAGE_COLUMNS} FROM api_keys k "
-            f"LEFT JOIN view_messages m ON m.id = {s.ph} "
-            "AND (k.account_id IS NULL OR m.account_id = k.account_id) "
-            f"WHERE k.key_hash = {s.ph} AND k.revoked_at IS NULL"
-        )
-        with self.views.reading() as cur:
-            cur.execute(query, (s.uuid(message_id), key_hash))
-            row = cur.fetchone()
-        if row is None:
-            return None
-        found = None if row[3] is None else self._message_dict(row[3:])
-        return principal_from_row(row[:3]), found
+        return None if row is None else message_dict(s, row)
 
     def messages(
         self,
@@ -242,12 +259,12 @@ class Queries:
         query += f" ORDER BY created_at, seq LIMIT {limit + 1}"
         with self.views.reading() as cur:
             cur.execute(query, args)
-            rows = cur.fetchall()
-        items = [self._message_dict(r) for r in rows[:limit]]
+            rows = [MessageRow._make(r) for r in cur.fetchall()]
+        items = [message_dict(s, r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(s.to_time(last[13]).isoformat(), int(last[15]))
+            next_cursor = _encode_cursor(s.to_time(last.created_at).isoformat(), int(last.seq))
         return items, next_cursor
 
     @staticmethod
@@ -265,25 +282,25 @@ class Queries:
 
     # --- money ------------------------------------------------------------------------
 
-    def _account_row(self, account_id: UUID) -> tuple[str, str, int] | None:
+    def _account_row(self, account_id: UUID) -> AccountRow | None:
         s = self.store
         with self.views.reading() as cur:
             cur.execute(
-                f"SELECT currency, timezone, balance FROM view_accounts WHERE id = {s.ph}",
+                f"SELECT {', '.join(AccountRow._fields)} FROM view_accounts WHERE id = {s.ph}",
                 [s.uuid(account_id)],
             )
             row = cur.fetchone()
-        return None if row is None else (row[0], row[1], int(row[2]))
+        return None if row is None else AccountRow._make(row)
 
     def balance(self, account_id: UUID) -> int | None:
         """The projected balance (one row read, whatever the history); ``None`` if the
         view has not seen the account yet."""
         row = self._account_row(account_id)
-        return None if row is None else row[2]
+        return None if row is None else int(row.balance)
 
     def balance_as_of(self, account_id: UUID, at: datetime) -> int:
         """The balance at instant ``at``, replayed from the event store."""
-        return balance_as_of(self.app, account_id, _aware(at, "at"))
+        return balance_as_of(self.log, account_id, _aware(at, "at"))
 
     def ledger(
         self,
@@ -307,27 +324,27 @@ class Queries:
             args.append(after)
         with self.views.reading() as cur:
             cur.execute(
-                "SELECT seq, at, kind, amount, balance_after, message_id, reference "
+                f"SELECT {', '.join(LedgerRow._fields)} "
                 f"FROM view_ledger_entries WHERE {' AND '.join(where)} "
                 f"ORDER BY seq LIMIT {limit + 1}",
                 args,
             )
-            rows = cur.fetchall()
+            rows = [LedgerRow._make(r) for r in cur.fetchall()]
         entries = []
-        for seq, at, kind, amount, after, mid, reference in rows[:limit]:
+        for row in rows[:limit]:
             entry: dict[str, Any] = {
-                "seq": int(seq),
-                "at": s.to_time(at),
-                "kind": kind,
-                "amount": int(amount),
-                "balance_after": int(after),
+                "seq": int(row.seq),
+                "at": s.to_time(row.at),
+                "kind": row.kind,
+                "amount": int(row.amount),
+                "balance_after": int(row.balance_after),
             }
-            if mid is not None:
-                entry["message_id"] = s.to_uuid(mid)
-            if reference is not None:
-                entry["reference"] = reference
+            if row.message_id is not None:
+                entry["message_id"] = s.to_uuid(row.message_id)
+            if row.reference is not None:
+                entry["reference"] = row.reference
             entries.append(entry)
-        next_cursor = _encode_cursor(int(rows[limit - 1][0])) if len(rows) > limit else None
+        next_cursor = _encode_cursor(int(rows[limit - 1].seq)) if len(rows) > limit else None
         return entries, next_cursor
 
     def invoice(self, account_id: UUID, period: str) -> dict[str, Any]:
@@ -335,7 +352,7 @@ class Queries:
         s, ph = self.store, self.store.ph
         parse_period(period)
         row = self._account_row(account_id)
-        currency = row[0] if row is not None else self.app.get_account(account_id).currency
+        currency = row.currency if row is not None else account_of(self.log, account_id).currency
         key = [s.uuid(account_id), period]
         with self.views.reading() as cur:
             cur.execute(
@@ -343,46 +360,29 @@ class Queries:
             )
             head = cur.fetchone()
             cur.execute(
-                "SELECT kind, description, quantity, amount FROM view_invoice_lines "
+                f"SELECT {', '.join(InvoiceLineRow._fields)} FROM view_invoice_lines "
                 f"WHERE account_id = {ph} AND period = {ph}",
                 key,
             )
-            rows = cur.fetchall()
-        lines = sorted(
-            (
-                {"kind": k, "description": d, "quantity": int(q), "amount": int(a)}
-                for k, d, q, a in rows
-            ),
-            key=lambda line: (KIND_ORDER.get(line["kind"], 9), line["description"]),
-        )
+            rows = [InvoiceLineRow._make(r) for r in cur.fetchall()]
+        rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), r.description))
+        lines = [
+            {
+                "kind": r.kind,
+                "description": r.description,
+                "quantity": int(r.quantity),
+                "amount": int(r.amount),
+            }
+            for r in rows
+        ]
         return {
             "account_id": account_id,
             "period": period,
             "status": head[0] if head else "open",
             "currency": currency,
             "lines": lines,
-            "total": sum(line["amount"] for line in lines),
+            "total": sum(int(r.amount) for r in rows),
         }
-
-    def issue_invoice(
-        self, account_id: UUID, period: str, *, timeout: float = 5.0
-    ) -> tuple[dict[str, Any], int | None]:
-        """Issue ``period``'s invoice (``PeriodNotEndedError`` before it has ended in the
-        account's time zone; issuing again changes nothing) and answer it as issued,
-        with the log position of the write."""
-        parse_period(period)
-        written = self.app.issue_invoice(account_id, period)
-        position = written.position
-        self.catch_up(position, timeout)
-        return self.invoice(account_id, period), position
-
-    def catch_up(self, position: int | None, timeout: float = 5.0) -> None:
-        """Make the views reach ``position``: wait a moment for the running projections,
-        then apply the missing pages in this thread (safe beside another runner)."""
-        if position is None:
-            position = self.runner.head()
-        if not self.runner.wait(position, min(timeout, 0.2)):
-            self.runner.run_once()
 
     # --- audit ------------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class Queries:
         """GET /v1/reconciliation: every account with activity in ``period`` (or one)."""
         parse_period(period)
         if account_id is not None and self._account_row(account_id) is None:
-            self.app.get_account(account_id)  # AccountNotFoundError for an unknown id
+            account_of(self.log, account_id)  # AccountNotFoundError for an unknown id
         with self.views.reading() as cur:
             accounts = reconcile(self.store, cur, period, account_id)
         return {
@@ -408,34 +408,7 @@ class Queries:
         another account's message is ``MessageNotFoundError``, as an unknown one."""
         if as_of is not None:
             _aware(as_of, "as_of")
-        return message_history(self.app, message_id, as_of, account_id)
+        return message_history(self.log, message_id, as_of, account_id)
 
 
-def format_reconciliation(report: Mapping[str, Any]) -> str:
-    """The reconciliation report as text, for ``smsledger audit``."""
-    out = [
-        f"reconciliation {report['period']}: "
-        f"{'OK' if report['ok'] else 'DISCREPANCIES'} ({len(report['accounts'])} accounts)"
-    ]
-    for a in report["accounts"]:
-        out.append(f"account {a['account_id']}")
-        out.extend(
-            f"  {field:<20} {a[field]}"
-            for field in (
-                "messages_charged",
-                "charged_to_balance",
-                "charged_to_invoice",
-                "refunded_to_balance",
-                "refunded_on_invoice",
-                "top_ups",
-                "invoice_total",
-                "balance_movement",
-            )
-        )
-        for d in a["discrepancies"]:
-            about = f" message {d['message_id']}" if "message_id" in d else ""
-            out.append(f"  ! {d['kind']}{about}: {d['detail']}")
-    return "\n".join(out)
-
-
-__all__ = ["Queries", "build_runner", "format_reconciliation"]
+__all__ = ["MESSAGE_COLUMNS", "MessageRow", "Queries", "build_runner", "message_dict"]

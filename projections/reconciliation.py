@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from projections.store import ViewStore
+    from smsledger.projections.store import ViewStore
 
 
 def _blank(account_id: UUID) -> dict[str, Any]:

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
     from eventsourcing.persistence import Notification
 
-    from projections.db import ViewDatabase
-    from smsledger.application import Ledger
+    from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.events import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Projection(ABC):
     def clear(self, cur: Any) -> None:
         """Delete every row of this view, for a rebuild."""
 
-    def bind(self, ledger: Ledger) -> None:  # noqa: B027 - optional hook, empty on purpose
+    def bind(self, ledger: EventLog) -> None:  # noqa: B027 - optional hook, empty on purpose
         """Called by the runner before any page, for a projection that must read an
         event from outside its page in the event store. Most need nothing."""
 
@@ -95,7 +95,7 @@ class Progress:
 class ProjectionRunner:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: EventLog,
         views: ViewDatabase,
         projections: Sequence[Projection],
         *,
@@ -137,6 +137,15 @@ class ProjectionRunner:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(interval)
+
+    def catch_up(self, position: int | None = None, timeout: float = 5.0) -> None:
+        """Make the views reach ``position`` (default: the head of the log): wait a
+        moment for a running runner, then apply the missing pages in this thread (safe
+        beside another runner: they take turns page by page)."""
+        if position is None:
+            position = self.head()
+        if not self.wait(position, min(timeout, 0.2)):
+            self.run_once()
 
     # --- processing -----------------------------------------------------------------
 

@@ -66,6 +66,10 @@ class ViewStore(ABC):
 
     # --- shared helpers ---------------------------------------------------------------
 
+    def marks(self, n: int) -> str:
+        """``n`` placeholders, comma-separated, for a ``VALUES (...)`` list."""
+        return ", ".join([self.ph] * n)
+
     def select_in(
         self, cur: Any, query: str, column: str, values: Sequence[Any], *params: Any
     ) -> list[Any]:

@@ -1,9 +1,9 @@
 """The one composition root: settings in, a wired ``Services`` out.
 
-Everything the API and the workers need is built here and nowhere else: the ``Ledger``,
-the view connections, the key store, the projection runner and its queries, the
-gateway, the dispatcher and the sweeper. Tests pass their own ``database`` and
-``clock``; ``serve`` passes nothing and gets the configured ones.
+Everything the API, the CLI and the workers need is built here and nowhere else: the
+``Ledger`` on its storage, the view connections, the key store, the projection runner
+and its queries, the gateway adapter, the dispatcher and the sweeper. Tests pass their
+own ``database`` and ``clock``; the entrypoints pass only ``Settings``.
 """
 
 from __future__ import annotations
@@ -14,22 +14,31 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from projections.db import ViewDatabase
-from projections.queries import Queries, build_runner
-from smsledger.application import Ledger, utc_now
-from smsledger.dispatcher import Dispatcher
-from smsledger.gateway import build_gateway
-from smsledger.keys import KeyStore
+from smsledger.adapters.keys import KeyStore
+from smsledger.adapters.simulator import (
+    CarrierSimulator,
+    Faults,
+    Latency,
+    OutcomeMix,
+    SimulatorConfig,
+    parse_knobs,
+)
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger, utc_now
+from smsledger.domain.pricing import load_price_list
+from smsledger.projections.queries import Queries, build_runner
 from smsledger.settings import Settings
-from smsledger.storage import Database
-from smsledger.sweeper import Sweeper
+from smsledger.workers.dispatcher import Dispatcher
+from smsledger.workers.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from projections.runner import ProjectionRunner
-    from smsledger.gateway import Gateway
+    from smsledger.application.ports import Gateway
+    from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.runner import ProjectionRunner
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +120,15 @@ def build(
     settings = settings or Settings()
     database = database or Database.from_url(settings.database_url)
     clock = clock or utc_now
+    prices = load_price_list(settings.price_list)
     ledger = Ledger(
         database.eventsourcing_env(),
         clock=clock,
+        price_lists={prices.currency: prices},
         max_parts=settings.max_parts,
         max_recipients=settings.max_recipients,
     )
-    views = ViewDatabase.open(database)
+    views = open_views(database)
     runner = build_runner(ledger, views)
     gateway = build_gateway(settings, database)
     services = Services(
@@ -127,7 +138,7 @@ def build(
         views=views,
         keys=KeyStore(views),
         runner=runner,
-        queries=Queries(ledger, views, runner),
+        queries=Queries(ledger, views),
         gateway=gateway,
         dispatcher=Dispatcher(ledger, views, gateway, clock=clock),
         sweeper=Sweeper(
@@ -141,6 +152,25 @@ def build(
     )
     services.workers = _workers(services)
     return services
+
+
+def simulator_config(settings: Settings) -> SimulatorConfig:
+    """The carrier simulator's seed, speed, outcome mix, faults and submit latency."""
+    return SimulatorConfig(
+        seed=settings.simulator_seed,
+        speed=settings.simulator_speed,
+        mix=parse_knobs(OutcomeMix, settings.simulator_mix),
+        faults=parse_knobs(Faults, settings.simulator_faults),
+        latency=Latency(submit=settings.simulator_submit_latency),
+    )
+
+
+def build_gateway(settings: Settings, database: Database) -> Gateway | None:
+    """The configured adapter; ``None`` for ``SMSLEDGER_GATEWAY=none``. The simulator
+    keeps connections of its own: it stands for a carrier's system, not ours."""
+    if settings.gateway == "none":
+        return None
+    return CarrierSimulator(database, simulator_config(settings))
 
 
 def _workers(services: Services) -> list[Worker]:

@@ -1,11 +1,17 @@
-"""Configuration: one pydantic-settings class read from ``SMSLEDGER_*`` variables."""
+"""Configuration: one pydantic-settings class read from ``SMSLEDGER_*`` variables.
+
+Every field is read by the composition root (``smsledger.bootstrap``) or an entrypoint;
+``docs/configuration.md`` lists them with what each one does.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smsledger.domain.sending import MAX_RECIPIENTS
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
 
@@ -19,15 +25,22 @@ class Settings(BaseSettings):
     workers: Literal["inprocess", "none"] = "inprocess"
 
     max_parts: int = Field(default=10, ge=1, le=255)
-    max_recipients: int = Field(default=10_000, ge=1)
+    max_recipients: int = Field(default=MAX_RECIPIENTS, ge=1, le=MAX_RECIPIENTS)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     expiry_grace_seconds: int = Field(default=3600, ge=0)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    price_list: str | None = Field(
+        default=None, description="A JSON price list file instead of the packaged one."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
     simulator_seed: int = 42
     simulator_speed: float = Field(default=1.0, gt=0)
-    price_list: str | None = None
-    log_level: str = "INFO"
+    simulator_mix: str = Field(default="", description="e.g. 'delivered=1,gateway_failure=0'")
+    simulator_faults: str = Field(default="", description="e.g. 'duplicate=0,out_of_order=0'")
+    simulator_submit_latency: float = Field(default=0.0, ge=0)
 
-    @property
-    def is_embedded(self) -> bool:
-        return self.database_url.startswith("sqlite:")
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value

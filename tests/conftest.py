@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from smsledger.application import Ledger
-from smsledger.migrate import migrate
-from smsledger.storage import Database
+from smsledger.adapters.migrate import migrate
+from smsledger.adapters.storage import Database, memory_env
+from smsledger.application.ledger import Ledger
 from tests.support import FakeClock, drop_postgres, drop_run_schemas, new_postgres_database
 
 BACKENDS = ["sqlite", "postgres"]
@@ -54,7 +54,7 @@ def ledger(database: Database, clock: FakeClock) -> Iterator[Ledger]:
 @pytest.fixture
 def memory_ledger(clock: FakeClock) -> Iterator[Ledger]:
     """The in-memory store, for unit tests of the use cases."""
-    app = Ledger({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    app = Ledger(memory_env(), clock=clock)
     try:
         yield app
     finally:

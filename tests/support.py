@@ -10,10 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from smsledger.storage import Database
+from smsledger.adapters.storage import Database
+from smsledger.projections.queries import Queries, build_runner
 
 if TYPE_CHECKING:
-    from projections.db import ViewDatabase
+    from uuid import UUID
+
+    from smsledger.application.ledger import Ledger
+    from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.runner import ProjectionRunner
 
 PG_ADMIN = os.environ.get("SMSLEDGER_TEST_PG", "postgresql://root@127.0.0.1:5432/test")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -93,3 +98,20 @@ def dump_views(views: ViewDatabase) -> dict[str, list[tuple[Any, ...]]]:
             cur.execute(f"SELECT * FROM {table} ORDER BY {key}")
             out[table] = [tuple(r) for r in cur.fetchall()]
     return out
+
+
+class ReadSide(Queries):
+    """The queries and the runner that feeds them, for tests that drive both."""
+
+    def __init__(
+        self, ledger: Ledger, views: ViewDatabase, runner: ProjectionRunner | None = None
+    ) -> None:
+        super().__init__(ledger, views)
+        self.application = ledger
+        self.runner = runner if runner is not None else build_runner(ledger, views)
+
+    def issue_invoice(self, account_id: UUID, period: str) -> tuple[dict[str, Any], int | None]:
+        """What ``POST .../invoices/{period}/issue`` does: issue, catch up, read."""
+        position = self.application.issue_invoice(account_id, period).position
+        self.runner.catch_up(position)
+        return self.invoice(account_id, period), position

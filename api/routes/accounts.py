@@ -5,9 +5,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import LedgerDep, ServicesDep, allow, answer_position, owned
-from api.present import account_public
-from api.schemas import (
+from smsledger.api.deps import LedgerDep, ServicesDep, allow, answer_position, owned
+from smsledger.api.present import account_public
+from smsledger.api.schemas import (
     AccountCreate,
     AccountCreated,
     AccountPublic,
@@ -15,7 +15,7 @@ from api.schemas import (
     TopUpCreate,
     TopUpPublic,
 )
-from smsledger.keys import Principal
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

@@ -5,11 +5,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Response, status
 
-from api.deps import LedgerDep, allow, answer_position, owned
-from api.errors import not_found
-from api.present import blocklist_public
-from api.schemas import BlockCreate, BlocklistPublic
-from smsledger.keys import Principal
+from smsledger.api.deps import LedgerDep, allow, answer_position, owned
+from smsledger.api.errors import not_found
+from smsledger.api.present import blocklist_public
+from smsledger.api.schemas import BlockCreate, BlocklistPublic
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/blocklist", tags=["blocklist"])
 

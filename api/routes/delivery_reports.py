@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import ServicesDep, allow, answer_position
-from api.schemas import DeliveryReportBatch, ReportResults
-from smsledger.keys import Principal
+from smsledger.api.deps import ServicesDep, allow, answer_position
+from smsledger.api.schemas import DeliveryReportBatch, ReportResults
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/delivery-reports", tags=["delivery-reports"])
 

@@ -5,10 +5,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import ServicesDep, allow, answer_position
-from api.errors import not_found
-from api.schemas import KeyPublic
-from smsledger.keys import Principal
+from smsledger.api.deps import ServicesDep, allow, answer_position
+from smsledger.api.errors import not_found
+from smsledger.api.schemas import KeyPublic
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/gateway-keys", tags=["keys"])
 

@@ -6,8 +6,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import ServicesDep
-from api.schemas import HealthPublic
+from smsledger.api.deps import ServicesDep
+from smsledger.api.schemas import HealthPublic
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

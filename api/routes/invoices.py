@@ -5,9 +5,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
-from api.schemas import InvoicePublic, Period
-from smsledger.keys import Principal
+from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
+from smsledger.api.schemas import InvoicePublic, Period
+from smsledger.domain.access import Principal
+from smsledger.domain.periods import parse_period
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/invoices", tags=["invoices"])
 
@@ -37,8 +38,11 @@ def issue_invoice(
     response: Response,
     caller: Issuer,
 ) -> Any:
-    """Issue the month's invoice; 409 before the period has ended."""
+    """Issue the month's invoice; 409 before the period has ended. Issuing again changes
+    nothing; either way the answer is the invoice as issued."""
     ledger.get_account(owned(caller, account_id))
-    invoice, position = services.queries.issue_invoice(account_id, period)
+    parse_period(period)
+    position = ledger.issue_invoice(account_id, period).position
+    services.runner.catch_up(position)
     answer_position(response, ledger, position)
-    return invoice
+    return services.queries.invoice(account_id, period)

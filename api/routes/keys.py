@@ -5,10 +5,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import ServicesDep, allow, answer_position, owned
-from api.errors import not_found
-from api.schemas import KeyCreate, KeyPublic
-from smsledger.keys import Principal
+from smsledger.api.deps import ServicesDep, allow, answer_position, owned
+from smsledger.api.errors import not_found
+from smsledger.api.schemas import KeyCreate, KeyPublic
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/keys", tags=["keys"])
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import (
+from smsledger.adapters.keys import lookup_hash
+from smsledger.api.deps import (
     Credentials,
     MinPosition,
     MinPositionHeader,
@@ -25,10 +26,10 @@ from api.deps import (
     services_of,
     wait_for,
 )
-from api.errors import unauthorized
-from api.present import batch_public, message_public
-from api.responses import OrjsonResponse
-from api.schemas import (
+from smsledger.api.errors import unauthorized
+from smsledger.api.present import batch_public, message_public
+from smsledger.api.responses import OrjsonResponse
+from smsledger.api.schemas import (
     MAX_PAGE,
     BatchCreate,
     BatchPublic,
@@ -37,9 +38,9 @@ from api.schemas import (
     MessagePublic,
     Time,
 )
-from domain.errors import InvalidRequestError, MessageNotFoundError
 from smsledger.bootstrap import Services
-from smsledger.keys import Principal, Role, lookup_hash
+from smsledger.domain.access import Principal, Role
+from smsledger.domain.errors import InvalidRequestError, MessageNotFoundError
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
 
@@ -135,7 +136,7 @@ def _message_answer(services: Services, message_id: UUID, token: str) -> OrjsonR
         found = queries.message(message_id, None)
     else:
         key_hash = lookup_hash(token)
-        keyed = None if key_hash is None else queries.message_for_key(message_id, key_hash)
+        keyed = None if key_hash is None else services.keys.message_for_key(message_id, key_hash)
         if keyed is None:
             raise unauthorized("unknown or revoked token")
         caller, found = keyed

@@ -5,9 +5,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from api.deps import LedgerDep, MinPosition, ServicesDep, allow, owned
-from api.schemas import Period, ReconciliationPublic
-from smsledger.keys import Principal
+from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, owned
+from smsledger.api.schemas import Period, ReconciliationPublic
+from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/reconciliation", tags=["reconciliation"])
 

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.present import status_codes
-from api.schemas import StatusCodePublic
+from smsledger.api.present import status_codes
+from smsledger.api.schemas import StatusCodePublic
 
 router = APIRouter(prefix="/v1/status-codes", tags=["status-codes"])
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
+from smsledger.adapters.storage import Database
+from smsledger.api.main import create_app
 from smsledger.bootstrap import Services, build
 from smsledger.settings import Settings
-from smsledger.storage import Database
 from tests.support import FakeClock
 
 OPERATOR_TOKEN = "op-test-token-0123456789abcdef"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain.status import STATUS_CODES
+from smsledger.domain.status import STATUS_CODES
 from tests.e2e.conftest import OPERATOR, open_tenant, problem_of
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from api.main import create_app
+from smsledger.api.main import create_app
 from smsledger.settings import Settings
 from tests.e2e.conftest import OPERATOR, open_tenant
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from smsledger.migrate import migrate
+from smsledger.adapters.migrate import migrate
 from tests.e2e.serving import SMSLEDGER, clean_env, serve
 from tests.support import drop_postgres, new_postgres_database, url_of
 

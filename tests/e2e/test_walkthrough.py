@@ -41,7 +41,6 @@ def script_of(doc: str, url: str, token: str) -> str:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
 def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
-    pytest.importorskip("projections.queries", reason="the read models have not landed yet")
     with serve(tmp_path, clean_env()) as served:
         token = served.printed_token
         assert token is not None

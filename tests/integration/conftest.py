@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from projections.db import ViewDatabase
-from smsledger.storage import Database
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.projections.db import ViewDatabase
 
 
 @pytest.fixture
 def views(database: Database) -> Iterator[ViewDatabase]:
-    v = ViewDatabase.open(database)
+    v = open_views(database)
     yield v
     v.close()

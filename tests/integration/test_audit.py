@@ -11,19 +11,18 @@ from uuid import UUID
 
 import pytest
 
-from projections.db import ViewDatabase
-from projections.queries import Queries
-from smsledger.application import Ledger
-from smsledger.storage import Database
-from tests.support import url_of
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from tests.support import ReadSide, url_of
 
 SE = ["+46731234567", "+46731234568", "+46731234569"]
 
 
 @pytest.fixture
-def queries(ledger: Ledger, database: Database) -> Iterator[Queries]:
-    views = ViewDatabase.open(database)
-    yield Queries(ledger, views)
+def queries(ledger: Ledger, database: Database) -> Iterator[ReadSide]:
+    views = open_views(database)
+    yield ReadSide(ledger, views)
     views.close()
 
 
@@ -38,7 +37,7 @@ def scenario(ledger: Ledger) -> tuple[UUID, UUID, list[str]]:
     return prepaid.id, post.id, [line["id"] for line in paid.lines]
 
 
-def test_consistent_ledger_reconciles(ledger: Ledger, queries: Queries) -> None:
+def test_consistent_ledger_reconciles(ledger: Ledger, queries: ReadSide) -> None:
     prepaid, post, _ = scenario(ledger)
     queries.runner.run_once()
     report = queries.reconciliation("2026-11")
@@ -65,7 +64,7 @@ def test_consistent_ledger_reconciles(ledger: Ledger, queries: Queries) -> None:
 
 
 def test_a_deleted_ledger_row_is_reported_with_its_message(
-    ledger: Ledger, queries: Queries, database: Database
+    ledger: Ledger, queries: ReadSide, database: Database
 ) -> None:
     prepaid, _, message_ids = scenario(ledger)
     queries.runner.run_once()
@@ -84,7 +83,7 @@ def test_a_deleted_ledger_row_is_reported_with_its_message(
     # The audit command prints it and exits 1.
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
     done = subprocess.run(
-        [sys.executable, "-m", "smsledger.cli", "audit", "--period", "2026-11"],
+        [sys.executable, "-m", "smsledger", "audit", "--period", "2026-11"],
         env=env,
         check=False,
         capture_output=True,
@@ -96,7 +95,7 @@ def test_a_deleted_ledger_row_is_reported_with_its_message(
     assert message_ids[1] in done.stdout
 
 
-def test_altered_amounts_and_invoice_lines_are_reported(ledger: Ledger, queries: Queries) -> None:
+def test_altered_amounts_and_invoice_lines_are_reported(ledger: Ledger, queries: ReadSide) -> None:
     prepaid, post, message_ids = scenario(ledger)
     queries.runner.run_once()
     s, ph = queries.store, queries.store.ph
@@ -125,7 +124,7 @@ def test_audit_command_exits_0_when_everything_agrees(ledger: Ledger, database: 
     scenario(ledger)
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
     done = subprocess.run(
-        [sys.executable, "-m", "smsledger.cli", "audit", "--period", "2026-11"],
+        [sys.executable, "-m", "smsledger", "audit", "--period", "2026-11"],
         env=env,
         check=False,
         capture_output=True,

@@ -20,10 +20,10 @@ from uuid import UUID
 
 import pytest
 
-from projections.db import ViewDatabase
-from smsledger.application import Ledger
-from smsledger.simulator import CarrierSimulator
-from smsledger.storage import Database
+from smsledger.adapters.simulator import CarrierSimulator
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
 from tests.support import FakeClock, url_of
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def _dispatch_command() -> list[str]:
     script = Path(sys.executable).parent / "smsledger"
     if script.exists():
         return [str(script), "dispatch", "--batch-size", str(BATCH)]
-    return [sys.executable, "-m", "smsledger.cli", "dispatch", "--batch-size", str(BATCH)]
+    return [sys.executable, "-m", "smsledger", "dispatch", "--batch-size", str(BATCH)]
 
 
 def _accepted_submissions(sim: CarrierSimulator) -> int:
@@ -64,7 +64,7 @@ def test_a_killed_dispatcher_never_sends_a_message_twice(
         "SMSLEDGER_SIMULATOR_SUBMIT_LATENCY": "0.01",
         "SMSLEDGER_LOG_LEVEL": "WARNING",
     }
-    views = ViewDatabase.open(database)
+    views = open_views(database)
     sim = CarrierSimulator(database, views=views)
     try:
         stuck_seen = 0

@@ -9,13 +9,13 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import AlreadyHandedOffError
-from projections.db import ViewDatabase
-from smsledger.application import Ledger
-from smsledger.dispatcher import Dispatcher
-from smsledger.gateway import Outgoing
-from smsledger.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
-from smsledger.storage import Database
+from smsledger.adapters.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.application.ports import Outgoing
+from smsledger.domain.errors import AlreadyHandedOffError
+from smsledger.workers.dispatcher import Dispatcher
 from tests.support import FakeClock
 
 SE = [f"+4670123{i:04d}" for i in range(50)]
@@ -33,7 +33,7 @@ class Rig:
 
     def __init__(self, ledger: Ledger, database: Database, clock: FakeClock) -> None:
         self.ledger, self.clock = ledger, clock
-        self.views = ViewDatabase.open(database)
+        self.views = open_views(database)
         self.sim = CarrierSimulator(database, only("delivered"), views=self.views)
         self.dispatcher = Dispatcher(ledger, self.views, self.sim, clock=clock, batch_size=7)
         account = ledger.open_account("Acme").value
@@ -189,7 +189,7 @@ def test_a_cancel_racing_the_dispatcher_wins_or_conflicts_never_both(
     [mid] = rig.send()
     rig.dispatcher.follow()
     real = rig.ledger.get_messages
-    raced = []
+    raced: list[bool] = []
 
     def stale_then_cancel(ids: Any) -> Any:
         # The dispatcher has loaded the message at 103; a user cancels it right then.

@@ -12,14 +12,14 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import AlreadyHandedOffError, ConflictError
-from projections.db import ViewDatabase
-from smsledger.application import Ledger
-from smsledger.dispatcher import Dispatcher
-from smsledger.gateway import Outgoing
-from smsledger.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
-from smsledger.storage import Database
-from smsledger.sweeper import Sweeper
+from smsledger.adapters.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.application.ports import Outgoing
+from smsledger.domain.errors import AlreadyHandedOffError, ConflictError
+from smsledger.workers.dispatcher import Dispatcher
+from smsledger.workers.sweeper import Sweeper
 from tests.support import FakeClock, url_of
 
 SE = [f"+4670123{i:04d}" for i in range(10)]
@@ -33,7 +33,7 @@ CARRIER = SimulatorConfig(mix=OutcomeMix(1, 0, 0, 0, 0, 0, 0), faults=Faults(0, 
 class Rig:
     def __init__(self, ledger: Ledger, database: Database, clock: FakeClock) -> None:
         self.ledger, self.clock, self.database = ledger, clock, database
-        self.views = ViewDatabase.open(database)
+        self.views = open_views(database)
         self.sim = CarrierSimulator(database, CARRIER, views=self.views)
         self.dispatcher = Dispatcher(ledger, self.views, self.sim, clock=clock)
         self.sweeper = Sweeper(ledger, self.views, self.sim, grace=GRACE, clock=clock)
@@ -204,7 +204,7 @@ def test_sweep_command_runs_one_pass_at_the_given_time(
 
     def sweep(at: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "smsledger.cli", "sweep", "--now", at],
+            [sys.executable, "-m", "smsledger", "sweep", "--now", at],
             env=env,
             capture_output=True,
             text=True,
@@ -218,7 +218,7 @@ def test_sweep_command_runs_one_pass_at_the_given_time(
     assert "expired 1" in sweep(expires_at.isoformat())
     assert rig.ledger.get_message(mid).status == 202
     bad = subprocess.run(
-        [sys.executable, "-m", "smsledger.cli", "sweep", "--now", "2026-11-02T10:00"],
+        [sys.executable, "-m", "smsledger", "sweep", "--now", "2026-11-02T10:00"],
         env=env,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.errors import InvalidRequestError
-from smsledger.application import Ledger
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import InvalidRequestError
 from tests.support import FakeClock
 
 SE = [f"+4670123{i:04d}" for i in range(20)]

@@ -12,23 +12,22 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.errors import MessageNotFoundError
-from projections.db import ViewDatabase
-from projections.queries import Queries
-from smsledger.application import Ledger
-from smsledger.storage import Database
-from tests.support import FakeClock, url_of
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import MessageNotFoundError
+from tests.support import FakeClock, ReadSide, url_of
 
 
 @pytest.fixture
-def queries(ledger: Ledger, database: Database) -> Iterator[Queries]:
-    views = ViewDatabase.open(database)
-    yield Queries(ledger, views)
+def queries(ledger: Ledger, database: Database) -> Iterator[ReadSide]:
+    views = open_views(database)
+    yield ReadSide(ledger, views)
     views.close()
 
 
 def test_history_lists_every_event_with_its_status_and_as_of(
-    ledger: Ledger, queries: Queries, clock: FakeClock
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
 ) -> None:
     account = ledger.open_account("Acme").value
     ledger.top_up(account.id, 100, "t")
@@ -72,7 +71,7 @@ def test_history_lists_every_event_with_its_status_and_as_of(
 
 
 def test_history_of_an_unknown_or_non_message_id_is_not_found(
-    ledger: Ledger, queries: Queries
+    ledger: Ledger, queries: ReadSide
 ) -> None:
     account = ledger.open_account("Acme").value
     with pytest.raises(MessageNotFoundError):
@@ -87,7 +86,7 @@ def test_history_command_prints_json(ledger: Ledger, database: Database, clock: 
     receipt = ledger.send_batch(account.id, sender="Acme", recipients=["+46731234567"], body="x")
     mid = receipt.lines[0]["id"]
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
-    cmd = [sys.executable, "-m", "smsledger.cli", "history", mid]
+    cmd = [sys.executable, "-m", "smsledger", "history", mid]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert [e["type"] for e in json.loads(done.stdout)["events"]] == ["Accepted", "Funded"]
     before = (clock.now - timedelta(days=1)).isoformat()

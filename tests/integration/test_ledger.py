@@ -11,18 +11,18 @@ import psycopg
 import pytest
 from eventsourcing.persistence import RecordConflictError, StoredEvent
 
-from domain.account import Account
-from domain.errors import (
+from smsledger.adapters.recorders import COPY_FROM_ROWS
+from smsledger.adapters.storage import Database
+from smsledger.application.ledger import Ledger
+from smsledger.domain.account import Account
+from smsledger.domain.errors import (
     AccountNotFoundError,
     AlreadyHandedOffError,
     InvalidRequestError,
     MessageNotFoundError,
     TopUpConflictError,
 )
-from domain.message import Message
-from smsledger.application import Ledger
-from smsledger.recorders import COPY_FROM_ROWS
-from smsledger.storage import Database
+from smsledger.domain.message import Message
 from tests.support import FakeClock
 
 SE = "+46701234567"

@@ -9,10 +9,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from projections.db import ViewDatabase
-from projections.runner import _RUNNER_LOCK_CLASS, LoggedEvent, Projection, ProjectionRunner
-from smsledger.application import Ledger
-from smsledger.storage import Database
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.projections.db import ViewDatabase
+from smsledger.projections.runner import (
+    _RUNNER_LOCK_CLASS,
+    LoggedEvent,
+    Projection,
+    ProjectionRunner,
+)
 
 
 class TopicCounts(Projection):
@@ -42,7 +48,7 @@ class TopicCounts(Projection):
 
 @pytest.fixture
 def views(database: Database) -> Iterator[ViewDatabase]:
-    v = ViewDatabase.open(database)
+    v = open_views(database)
     with v.transaction() as cur:
         cur.execute("CREATE TABLE t_counts (topic TEXT PRIMARY KEY, n INTEGER NOT NULL)")
     yield v

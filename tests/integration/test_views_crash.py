@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from projections.db import ViewDatabase
-from projections.queries import build_runner
-from smsledger.application import Ledger
-from smsledger.storage import Database
+from smsledger.adapters.storage import Database
+from smsledger.application.ledger import Ledger
+from smsledger.projections.db import ViewDatabase
+from smsledger.projections.queries import build_runner
 from tests.support import dump_views as dump
 from tests.support import url_of
 
@@ -41,7 +41,7 @@ def test_sigkill_mid_page_then_restart_applies_every_event_once(
     head = int(ledger.recorder.max_notification_id() or 0)
 
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
-    cmd = [sys.executable, "-m", "smsledger.cli", "project"]
+    cmd = [sys.executable, "-m", "smsledger", "project"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60

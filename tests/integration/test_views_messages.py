@@ -8,20 +8,20 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import InvalidRequestError
-from projections.db import ViewDatabase
-from projections.queries import Queries, build_runner
-from smsledger.application import Ledger
-from smsledger.storage import Database
-from tests.support import FakeClock
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import InvalidRequestError
+from smsledger.projections.queries import build_runner
+from tests.support import FakeClock, ReadSide
 
 SE = ["+46731234567", "+46731234568", "+46731234569", "+46731234570"]
 
 
 @pytest.fixture
-def queries(ledger: Ledger, database: Database) -> Iterator[Queries]:
-    views = ViewDatabase.open(database)
-    yield Queries(ledger, views, build_runner(ledger, views, page_size=5))
+def queries(ledger: Ledger, database: Database) -> Iterator[ReadSide]:
+    views = open_views(database)
+    yield ReadSide(ledger, views, build_runner(ledger, views, page_size=5))
     views.close()
 
 
@@ -36,7 +36,7 @@ def deliver(ledger: Ledger, message_id: str | UUID, code: int) -> None:
 
 
 def test_message_row_has_the_contract_shape_and_follows_its_status(
-    ledger: Ledger, queries: Queries, clock: FakeClock
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
 ) -> None:
     account = ledger.open_account("Acme").value
     ledger.top_up(account.id, 1000, "t1")
@@ -64,12 +64,12 @@ def test_message_row_has_the_contract_shape_and_follows_its_status(
     assert funded["status"]["code"] == 103
     assert funded["legacy_status"] is None
     # The view agrees with the aggregate on every field.
-    from api.present import message_public
+    from smsledger.api.present import message_public
 
     assert queries.message(first) == message_public(ledger.get_message(first))
 
 
-def test_another_accounts_message_reads_as_unknown(ledger: Ledger, queries: Queries) -> None:
+def test_another_accounts_message_reads_as_unknown(ledger: Ledger, queries: ReadSide) -> None:
     mine = ledger.open_account("Mine").value
     theirs = ledger.open_account("Theirs").value
     ledger.top_up(theirs.id, 1000, "t")
@@ -80,7 +80,7 @@ def test_another_accounts_message_reads_as_unknown(ledger: Ledger, queries: Quer
     assert queries.message(mid, theirs.id) is not None
 
 
-def test_cancel_refunds_and_a_failed_report_reads_wrong(ledger: Ledger, queries: Queries) -> None:
+def test_cancel_refunds_and_a_failed_report_reads_wrong(ledger: Ledger, queries: ReadSide) -> None:
     account = ledger.open_account("Acme").value
     ledger.top_up(account.id, 1000, "t1")
     receipt = ledger.send_batch(account.id, sender="Acme", recipients=SE[:2], body="hi")
@@ -98,7 +98,7 @@ def test_cancel_refunds_and_a_failed_report_reads_wrong(ledger: Ledger, queries:
 
 
 def test_list_filters_and_cursor_pages_cover_every_message_once(
-    ledger: Ledger, queries: Queries, clock: FakeClock
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
 ) -> None:
     account = ledger.open_account("Acme").value
     other = ledger.open_account("Other").value
@@ -130,7 +130,7 @@ def test_list_filters_and_cursor_pages_cover_every_message_once(
     assert len(queries.messages(None, {}, 1000)[0]) == 11
 
 
-def test_bad_cursor_and_limit_are_invalid_requests(ledger: Ledger, queries: Queries) -> None:
+def test_bad_cursor_and_limit_are_invalid_requests(ledger: Ledger, queries: ReadSide) -> None:
     account = ledger.open_account("Acme").value
     with pytest.raises(InvalidRequestError):
         queries.messages(account.id, {}, 10, "not-a-cursor")
@@ -140,7 +140,7 @@ def test_bad_cursor_and_limit_are_invalid_requests(ledger: Ledger, queries: Quer
         queries.ledger(account.id, None, 10, "eyJ4Ijox")
 
 
-def test_status_counts_for_metrics(ledger: Ledger, queries: Queries) -> None:
+def test_status_counts_for_metrics(ledger: Ledger, queries: ReadSide) -> None:
     account = ledger.open_account("Acme").value
     ledger.send_batch(account.id, sender="Acme", recipients=SE[:3], body="x")
     queries.runner.run_once()
@@ -152,10 +152,10 @@ def test_page_boundary_inside_a_batch_changes_nothing(
 ) -> None:
     account = ledger.open_account("Acme", payment_model="post_invoice").value
     ledger.send_batch(account.id, sender="Acme", recipients=SE, body="x")
-    views = ViewDatabase.open(database)
+    views = open_views(database)
     try:
         for page_size in (1, 2, 3, 1000):
-            q = Queries(ledger, views, build_runner(ledger, views, page_size=page_size))
+            q = ReadSide(ledger, views, build_runner(ledger, views, page_size=page_size))
             for p in q.runner.projections:
                 q.runner.rebuild(p.name)
             assert q.invoice(account.id, "2026-11")["lines"] == [

@@ -8,21 +8,21 @@ from uuid import UUID
 
 import pytest
 
-from domain.errors import PeriodNotEndedError
-from projections.db import ViewDatabase
-from projections.queries import Queries, build_runner
-from smsledger.application import Ledger
-from smsledger.storage import Database
-from tests.support import FakeClock
+from smsledger.adapters.storage import Database
+from smsledger.adapters.views import open_views
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import PeriodNotEndedError
+from smsledger.projections.queries import build_runner
+from tests.support import FakeClock, ReadSide
 
 SE = ["+46731234567", "+46731234568", "+46731234569"]
 NO = "+4791234567"
 
 
 @pytest.fixture
-def queries(ledger: Ledger, database: Database) -> Iterator[Queries]:
-    views = ViewDatabase.open(database)
-    yield Queries(ledger, views, build_runner(ledger, views, page_size=4))
+def queries(ledger: Ledger, database: Database) -> Iterator[ReadSide]:
+    views = open_views(database)
+    yield ReadSide(ledger, views, build_runner(ledger, views, page_size=4))
     views.close()
 
 
@@ -31,7 +31,7 @@ def at(iso: str) -> datetime:
 
 
 def test_ledger_has_one_entry_per_movement_with_balance_after(
-    ledger: Ledger, queries: Queries
+    ledger: Ledger, queries: ReadSide
 ) -> None:
     account = ledger.open_account("Acme").value
     ledger.top_up(account.id, 200, "shop-1")
@@ -59,7 +59,7 @@ def test_ledger_has_one_entry_per_movement_with_balance_after(
     assert [e["seq"] for e in page] == [3, 4]
 
 
-def test_invoice_charges_are_not_balance_movements(ledger: Ledger, queries: Queries) -> None:
+def test_invoice_charges_are_not_balance_movements(ledger: Ledger, queries: ReadSide) -> None:
     account = ledger.open_account("Post", payment_model="post_invoice").value
     ledger.send_batch(account.id, sender="Acme", recipients=SE, body="hi")
     queries.runner.run_once()
@@ -79,7 +79,7 @@ def test_invoice_charges_are_not_balance_movements(ledger: Ledger, queries: Quer
     ],
 )
 def test_periods_are_stockholm_months_across_daylight_saving(
-    ledger: Ledger, queries: Queries, clock: FakeClock, instant: str, period: str
+    ledger: Ledger, queries: ReadSide, clock: FakeClock, instant: str, period: str
 ) -> None:
     clock.set(at("2026-03-01T12:00:00+00:00"))
     account = ledger.open_account("Acme").value
@@ -97,7 +97,7 @@ def test_periods_are_stockholm_months_across_daylight_saving(
 
 
 def test_invoice_lines_group_by_destination_and_unit_price(
-    ledger: Ledger, queries: Queries
+    ledger: Ledger, queries: ReadSide
 ) -> None:
     account = ledger.open_account("Post", payment_model="post_invoice").value
     ledger.send_batch(account.id, sender="Acme", recipients=[*SE, NO], body="hi")
@@ -119,7 +119,7 @@ def test_invoice_lines_group_by_destination_and_unit_price(
 
 
 def test_issuing_freezes_and_late_arrivals_go_on_the_next_open_invoice(
-    ledger: Ledger, queries: Queries, clock: FakeClock
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
 ) -> None:
     clock.set(at("2026-11-30T22:00:00+00:00"))  # 23:00 in Stockholm
     account = ledger.open_account("Post", payment_model="post_invoice").value
@@ -157,7 +157,7 @@ def test_issuing_freezes_and_late_arrivals_go_on_the_next_open_invoice(
 
 
 def test_balance_as_of_replays_the_event_store(
-    ledger: Ledger, queries: Queries, clock: FakeClock
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
 ) -> None:
     account = ledger.open_account("Acme").value
     t0 = clock.now

@@ -10,11 +10,11 @@ from uuid import UUID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.errors import ConflictError
-from projections.db import ViewDatabase
-from projections.queries import Queries, build_runner
-from smsledger.application import Ledger
-from tests.support import FakeClock
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import ConflictError
+from smsledger.projections.db import ViewDatabase
+from smsledger.projections.queries import build_runner
+from tests.support import FakeClock, ReadSide
 from tests.support import dump_views as dump
 
 NUMBERS = ["+46731234567", "+46731234568", "+4791234567", "+447911123456", "12"]
@@ -99,6 +99,6 @@ def test_rebuild_equals_incremental(
     periods = {r[3] for r in incremental["view_ledger_entries"]} | {
         r[1] for r in incremental["view_invoices"]
     }
-    queries = Queries(ledger, views, runner)
+    queries = ReadSide(ledger, views, runner)
     for period in periods:
         assert queries.reconciliation(period)["ok"], period

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.addressing import (
+from smsledger.domain.addressing import (
     _plain_international,
     country_of,
     is_north_american,
@@ -15,7 +15,7 @@ from domain.addressing import (
     parse_msisdn,
     validate_sender,
 )
-from domain.errors import InvalidRecipientError, InvalidSenderError
+from smsledger.domain.errors import InvalidRecipientError, InvalidSenderError
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,8 @@ from uuid import UUID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsledger.application import Ledger
+from smsledger.adapters.storage import memory_env
+from smsledger.application.ledger import Ledger
 from tests.support import FakeClock
 
 INFO = [111, 112, 113, 114, 503]
@@ -41,7 +42,7 @@ def _run(
     pairs: list[tuple[int, int]], order: list[int], handed_off: bool, model: str
 ) -> dict[str, Any]:
     clock = FakeClock(T0)
-    ledger = Ledger({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=clock)
+    ledger = Ledger(memory_env(), clock=clock)
     try:
         account = ledger.open_account("P", payment_model=model).value
         if model == "balance":
@@ -64,9 +65,10 @@ def _run(
             [result] = ledger.record_delivery_reports([report]).value
             assert result["outcome"] in ("applied", "duplicate", "superseded")
         message = ledger.get_message(mid)
+        stored: list[Any] = list(ledger.repository.event_store.get(mid))
         history = [
             (e.code, e.carrier_at)
-            for e in ledger.repository.event_store.get(mid)
+            for e in stored
             if type(e).__name__ in ("ReportApplied", "ReportSuperseded")
         ]
         return {

@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.status import STATUS_CODES
-from smsledger.gateway import parse_report
-from smsledger.simulator import (
+from smsledger.adapters.simulator import (
     OUT_OF_TABLE_CODES,
     Faults,
     OutcomeMix,
     SimulatorConfig,
-    _parse,
+    parse_knobs,
     plan,
 )
+from smsledger.domain.reports import parse_report
+from smsledger.domain.status import STATUS_CODES
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 EXPIRES = NOW + timedelta(hours=72)
@@ -74,11 +74,11 @@ def test_out_of_table_codes_are_outside_the_table() -> None:
 
 
 def test_knobs_parse_from_text() -> None:
-    assert _parse(OutcomeMix, "delivered=1") == OutcomeMix(1, 0, 0, 0, 0, 0, 0)
-    assert _parse(Faults, "duplicate=0.5").duplicate == 0.5
-    assert _parse(Faults, "") == Faults()
+    assert parse_knobs(OutcomeMix, "delivered=1") == OutcomeMix(1, 0, 0, 0, 0, 0, 0)
+    assert parse_knobs(Faults, "duplicate=0.5").duplicate == 0.5
+    assert parse_knobs(Faults, "") == Faults()
     with pytest.raises(ValueError, match="unknown simulator knob"):
-        _parse(Faults, "nonsense=1")
+        parse_knobs(Faults, "nonsense=1")
 
 
 MID = "7f3c8a0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -104,7 +104,7 @@ MID = "7f3c8a0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
     ],
 )
 def test_malformed_reports_are_invalid(report: object) -> None:
-    assert parse_report(report) is None  # type: ignore[arg-type]
+    assert parse_report(report) is None
 
 
 def test_a_report_keeps_its_raw_payload_and_reads_its_time_as_one_instant() -> None:

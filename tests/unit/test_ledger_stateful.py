@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from domain.errors import ConflictError
-from smsledger.application import Ledger
+from smsledger.adapters.storage import memory_env
+from smsledger.application.ledger import Ledger
+from smsledger.domain.errors import ConflictError
 from tests.support import FakeClock
 
 VALID = ["+46701234567", "+46701234568", "+4790012345", "+4520123456"]
@@ -29,7 +30,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
-        self.ledger = Ledger({"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=self.clock)
+        self.ledger = Ledger(memory_env(), clock=self.clock)
         self.top_ups = 0
         self.charged: dict[UUID, tuple[str, int]] = {}  # message -> (charged_to, price)
         self.refunded: set[UUID] = set()

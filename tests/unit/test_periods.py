@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.errors import InvalidRequestError
-from domain.periods import next_period, period_bounds, period_of
+from smsledger.domain.errors import InvalidRequestError
+from smsledger.domain.periods import next_period, period_bounds, period_of
 
 
 def test_late_utc_evening_on_the_last_day_belongs_to_next_month_in_stockholm() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from domain.pricing import PriceList, load_price_list, price_list_from_mapping
+from smsledger.domain.pricing import PriceList, load_price_list, price_list_from_mapping
 
 if TYPE_CHECKING:
     from pathlib import Path

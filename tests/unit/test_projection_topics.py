@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
-from domain.account import Account
-from domain.message import Message
-from projections.accounts import AccountLedgerProjection
-from projections.invoices import InvoiceProjection
-from projections.messages import MessageStatusProjection
-from projections.queries import _decode_cursor, _encode_cursor
+from smsledger.domain.account import Account
+from smsledger.domain.message import Message
+from smsledger.projections.accounts import AccountLedgerProjection
+from smsledger.projections.invoices import InvoiceProjection
+from smsledger.projections.messages import MessageStatusProjection
+from smsledger.projections.queries import _decode_cursor, _encode_cursor
 
 
 def topics_of(aggregate: type[Aggregate]) -> set[str]:
@@ -46,8 +46,8 @@ def test_cursor_round_trips_and_is_opaque() -> None:
 
 
 def test_invoice_destination_agrees_with_the_full_number_parse() -> None:
-    from domain.addressing import country_of
-    from projections.invoices import destination
+    from smsledger.domain.addressing import country_of
+    from smsledger.projections.invoices import destination
 
     numbers = ["+46731234567", "+4791234567", "+447911123456", "+12025550123", "+16135550123"]
     numbers += ["+79161234567", "+77011234567", "+80012345678", "12"]

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.errors import InvalidContentError
-from domain.segments import GSM7_BASIC, GSM7_EXTENSION, Segmentation, segment
+from smsledger.domain.errors import InvalidContentError
+from smsledger.domain.segments import GSM7_BASIC, GSM7_EXTENSION, Segmentation, segment
 
 EMOJI = "\U0001f600"  # outside the BMP: a surrogate pair, 2 UTF-16 units
 case = pytest.param  # short, so each row of the tables below fits one line

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.refunds import is_refund_due
-from domain.status import STATUS_CODES, Group, may_move, status
+from smsledger.domain.refunds import is_refund_due
+from smsledger.domain.status import STATUS_CODES, Group, may_move, status
 
 
 def test_table_has_every_code_of_domain_md_in_four_groups() -> None:

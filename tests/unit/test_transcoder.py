@@ -9,7 +9,7 @@ from uuid import uuid4
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsledger.transcoder import OrjsonTranscoder
+from smsledger.adapters.transcoder import OrjsonTranscoder
 
 transcoder = OrjsonTranscoder()
 

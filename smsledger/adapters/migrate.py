@@ -1,28 +1,60 @@
-"""Apply ``migrations/`` to the configured database: idempotent, recorded, and safe
+"""Apply the migrations to the configured database: idempotent, recorded, and safe
 when two processes start at once (PostgreSQL: an advisory lock; SQLite: an immediate
 write transaction).
+
+The SQL ships inside the package (``smsledger.migrations``: the repository's
+``migrations/``), so an installed ``smsledger`` finds it from any working directory.
+Finding none is an error, never "up to date".
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from dataclasses import dataclass
+from importlib.resources import files
 from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 if TYPE_CHECKING:
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x5_31ED_6E12  # any constant shared by every smsledger process
 
 
-def migration_files(kind: str) -> list[Path]:
-    return sorted((MIGRATIONS_DIR / ("postgres" if kind == "postgres" else "sqlite")).glob("*.sql"))
+class MigrationsMissingError(RuntimeError):
+    """The package holds no migration files: a broken install, never "up to date"."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file of ``smsledger.migrations``: its version (the file's stem) and SQL."""
+
+    stem: str
+    text: str
+
+
+def migration_files(kind: str) -> list[Migration]:
+    """The migrations for a database kind, in version order; an error if there are none."""
+    folder = files("smsledger.migrations") / ("postgres" if kind == "postgres" else "sqlite")
+    found = (
+        sorted(
+            (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
+            key=lambda entry: entry.name,
+        )
+        if folder.is_dir()
+        else []
+    )
+    if not found:
+        msg = (
+            f"no {kind} migrations found in the smsledger package ({folder}); "
+            "the installation is incomplete: reinstall smsledger"
+        )
+        raise MigrationsMissingError(msg)
+    return [Migration(entry.name.removesuffix(".sql"), entry.read_text("utf-8")) for entry in found]
 
 
 def migrate(db: Database) -> list[str]:
@@ -85,20 +117,20 @@ def _migrate_postgres(db: Database) -> list[str]:
                     sql.SQL("SELECT version FROM {}.schema_migrations").format(schema)
                 )
             }
-            for path in migration_files("postgres"):
-                if path.stem in applied:
+            for migration in migration_files("postgres"):
+                if migration.stem in applied:
                     continue
                 with conn.transaction():
                     conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(schema))
-                    conn.execute(path.read_text().encode())
+                    conn.execute(migration.text.encode())
                     conn.execute(
                         sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(
                             schema
                         ),
-                        (path.stem,),
+                        (migration.stem,),
                     )
-                log.info("applied migration %s", path.stem)
-                done.append(path.stem)
+                log.info("applied migration %s", migration.stem)
+                done.append(migration.stem)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return done
@@ -114,13 +146,13 @@ def _migrate_sqlite(db: Database) -> list[str]:
             "version TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
         )
         applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for path in migration_files("sqlite"):
-            if path.stem in applied:
+        for migration in migration_files("sqlite"):
+            if migration.stem in applied:
                 continue
-            for statement in _split(path.read_text()):
+            for statement in _split(migration.text):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (path.stem,))
-            done.append(path.stem)
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (migration.stem,))
+            done.append(migration.stem)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

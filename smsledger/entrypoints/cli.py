@@ -1,8 +1,13 @@
-"""The ``smsledger`` console script: serve, migrate, project, dispatch, sweep, history, audit."""
+"""The ``smsledger`` console script: serve, migrate, project, dispatch, sweep, history, audit.
+
+Every command builds what it needs through the one composition root
+(``smsledger.bootstrap.build``) from ``Settings``, exactly as ``serve`` does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -10,17 +15,38 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from smsledger.settings import Settings
-from smsledger.storage import Database
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from smsledger.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
+    """The wired service for one command; the embedded default migrates itself, as
+    ``serve`` does (PostgreSQL is migrated by ``smsledger migrate`` alone)."""
+    from smsledger.adapters.migrate import migrate
+    from smsledger.adapters.storage import Database
+    from smsledger.bootstrap import build
+
+    database = Database.from_url(settings.database_url)
+    if not database.is_postgres:
+        migrate(database)
+    services = build(settings.model_copy(update=overrides), database=database)
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.migrate import migrate
+    from smsledger.adapters.migrate import migrate
+    from smsledger.adapters.storage import Database
 
-    db = Database.from_url(settings.database_url)
-    applied = migrate(db)
+    applied = migrate(Database.from_url(settings.database_url))
     if applied:
         print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
     else:
@@ -29,32 +55,14 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.server import serve
+    from smsledger.entrypoints.server import serve
 
     return serve(settings, host=args.host, port=args.port)
 
 
-def _open_read_side(settings: Settings) -> tuple[Any, Any, Any]:
-    """The ledger, the view connections and the queries over them (projections/)."""
-    from projections.db import ViewDatabase
-    from projections.queries import Queries
-    from smsledger.application import Ledger
-
-    db = Database.from_url(settings.database_url)
-    if not db.is_postgres:
-        from smsledger.migrate import migrate
-
-        migrate(db)  # the embedded default migrates itself, as `serve` does
-    ledger = Ledger(db.eventsourcing_env())
-    views = ViewDatabase.open(db)
-    return ledger, views, Queries(ledger, views)
-
-
 def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
-
-    ledger, views, queries = _open_read_side(settings)
-    runner = queries.runner
-    try:
+    with _services(settings, gateway="none") as services:
+        runner = services.runner
         if args.rebuild:
             from tqdm import tqdm
 
@@ -77,12 +85,8 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
             for p in runner.progress():
                 print(f"  {p.name}: position {p.position}, lag {p.lag}")
             return 0
-        stop = _stop_on_signal()
-        runner.run_forever(stop)
+        runner.run_forever(_stop_on_signal())
         return 0
-    finally:
-        ledger.close()
-        views.close()
 
 
 def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,7 +95,7 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
     import orjson
 
-    from domain.errors import MessageNotFoundError
+    from smsledger.domain.errors import MessageNotFoundError
 
     try:
         message_id = UUID(args.message_id)
@@ -105,15 +109,12 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    ledger, views, queries = _open_read_side(settings)
-    try:
-        history = queries.history(message_id, as_of)
-    except MessageNotFoundError:
-        print(f"no message {message_id}", file=sys.stderr)
-        return 1
-    finally:
-        ledger.close()
-        views.close()
+    with _services(settings, gateway="none") as services:
+        try:
+            history = services.queries.history(message_id, as_of)
+        except MessageNotFoundError:
+            print(f"no message {message_id}", file=sys.stderr)
+            return 1
     sys.stdout.write(orjson.dumps(history, option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0
 
@@ -123,24 +124,20 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
     import orjson
 
-    from domain.errors import SmsLedgerError
-    from projections.queries import format_reconciliation
+    from smsledger.domain.errors import SmsLedgerError
 
     try:
         account_id = UUID(args.account) if args.account else None
     except ValueError as e:
         print(f"smsledger audit: {e}", file=sys.stderr)
         return 2
-    ledger, views, queries = _open_read_side(settings)
-    try:
-        queries.catch_up(None, timeout=10.0)  # audit what the log says now
-        report = queries.reconciliation(args.period, account_id)
-    except SmsLedgerError as e:
-        print(f"smsledger audit: {e}", file=sys.stderr)
-        return 2
-    finally:
-        ledger.close()
-        views.close()
+    with _services(settings, gateway="none") as services:
+        try:
+            services.runner.catch_up(None, timeout=10.0)  # audit what the log says now
+            report = services.queries.reconciliation(args.period, account_id)
+        except SmsLedgerError as e:
+            print(f"smsledger audit: {e}", file=sys.stderr)
+            return 2
     if args.json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
@@ -148,49 +145,52 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report["ok"] else 1
 
 
-def _open_delivery(settings: Settings) -> tuple[Any, Any, Any]:
-    """The ledger, view connections and gateway the dispatcher and sweeper work with."""
-    from projections.db import ViewDatabase
-    from smsledger.application import Ledger
-    from smsledger.gateway import build_gateway
-
-    db = Database.from_url(settings.database_url)
-    if not db.is_postgres:
-        from smsledger.migrate import migrate
-
-        migrate(db)
-    ledger = Ledger(db.eventsourcing_env())
-    views = ViewDatabase.open(db)
-    return ledger, views, build_gateway(settings, db)
+def format_reconciliation(report: Mapping[str, Any]) -> str:
+    """The reconciliation report as text, for ``smsledger audit``."""
+    out = [
+        f"reconciliation {report['period']}: "
+        f"{'OK' if report['ok'] else 'DISCREPANCIES'} ({len(report['accounts'])} accounts)"
+    ]
+    for a in report["accounts"]:
+        out.append(f"account {a['account_id']}")
+        out.extend(
+            f"  {field:<20} {a[field]}"
+            for field in (
+                "messages_charged",
+                "charged_to_balance",
+                "charged_to_invoice",
+                "refunded_to_balance",
+                "refunded_on_invoice",
+                "top_ups",
+                "invoice_total",
+                "balance_movement",
+            )
+        )
+        for d in a["discrepancies"]:
+            about = f" message {d['message_id']}" if "message_id" in d else ""
+            out.append(f"  ! {d['kind']}{about}: {d['detail']}")
+    return "\n".join(out)
 
 
 def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from smsledger.workers.dispatcher import Dispatcher
 
-    from smsledger.dispatcher import Dispatcher
-
-    ledger, views, gateway = _open_delivery(settings)
-    try:
-        if gateway is None:
+    with _services(settings) as services:
+        if services.gateway is None:
             print("SMSLEDGER_GATEWAY=none: only keeping the delivery queue current")
-        dispatcher = Dispatcher(ledger, views, gateway, batch_size=args.batch_size)
+        dispatcher = Dispatcher(
+            services.ledger, services.views, services.gateway, batch_size=args.batch_size
+        )
         if args.until_idle:
             n = dispatcher.run_until_idle()
             print(f"idle after {n} steps of work")
             return 0
-        stop = _stop_on_signal()
-        dispatcher.run_forever(stop)
+        dispatcher.run_forever(_stop_on_signal())
         return 0
-    finally:
-        if gateway is not None:
-            gateway.close()
-        ledger.close()
-        views.close()
 
 
 def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime, timedelta
-
-    from smsledger.sweeper import Sweeper
+    from datetime import datetime
 
     try:
         now = datetime.fromisoformat(args.now) if args.now else None
@@ -202,15 +202,8 @@ def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
             "smsledger sweep: --now needs an offset, e.g. 2026-11-02T10:00+01:00", file=sys.stderr
         )
         return 2
-    ledger, views, gateway = _open_delivery(settings)
-    try:
-        grace = timedelta(seconds=settings.expiry_grace_seconds)
-        result = Sweeper(ledger, views, gateway, grace=grace).sweep(now)
-    finally:
-        if gateway is not None:
-            gateway.close()
-        ledger.close()
-        views.close()
+    with _services(settings) as services:
+        result = services.sweeper.sweep(now)
     print(f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}")
     return 0
 
@@ -232,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=_cmd_serve)
-    p = sub.add_parser("migrate", help="apply migrations/ to the configured database")
+    p = sub.add_parser("migrate", help="apply the migrations to the configured database")
     p.set_defaults(func=_cmd_migrate)
     p = sub.add_parser("project", help="run the projections (read models) as their own process")
     p.add_argument("--once", action="store_true", help="catch up, then exit")
@@ -258,11 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from smsledger.entrypoints.server import configure_logging
+
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}',
-    )
+    configure_logging(settings.log_level)
     args = build_parser().parse_args(argv)
     return int(args.func(args, settings))
 

@@ -18,6 +18,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+TRANSCODER_TOPIC = "smsledger.adapters.transcoder:OrjsonTranscoder"
+"""How events are encoded (orjson), on every store: the library reads it from the env."""
+
+
+def memory_env() -> dict[str, str]:
+    """The library's in-memory store, for unit tests of the use cases."""
+    return {"PERSISTENCE_MODULE": "eventsourcing.popo", "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
+
+
 class DatabaseURLError(ValueError):
     """The database URL cannot be used."""
 
@@ -74,6 +83,7 @@ class Database:
         common = {
             "CREATE_TABLE": "n",
             "APPLICATION_RECORDER_TOPIC": "",
+            "TRANSCODER_TOPIC": TRANSCODER_TOPIC,
         }
         if self.kind == "sqlite":
             name = (
@@ -84,7 +94,7 @@ class Database:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": name,
                 "SQLITE_LOCK_TIMEOUT": "30",
-                "APPLICATION_RECORDER_TOPIC": "smsledger.recorders:SQLiteLedgerRecorder",
+                "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.recorders:SQLiteLedgerRecorder",
             }
         return {
             **common,
@@ -98,7 +108,7 @@ class Database:
             "POSTGRES_POOL_SIZE": "8",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_LOCK_TIMEOUT": "10",
-            "APPLICATION_RECORDER_TOPIC": "smsledger.recorders:PostgresLedgerRecorder",
+            "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.recorders:PostgresLedgerRecorder",
         }
 
     def conninfo(self) -> str:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from projections.runner import ProjectionRunner
-from smsledger.dispatcher import DeliveryQueue, Sql
+from smsledger.projections import store_for
+from smsledger.projections.delivery_queue import DeliveryQueue
+from smsledger.projections.runner import ProjectionRunner
 
 if TYPE_CHECKING:
     import threading
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections.db import ViewDatabase
-    from smsledger.application import Ledger
-    from smsledger.gateway import Gateway
+    from smsledger.application.ledger import Ledger
+    from smsledger.application.ports import Gateway
+    from smsledger.projections.db import ViewDatabase
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ class Sweeper:
         # Month-end work (issuing last month's invoices) belongs to projections/: pass it
         # in as ``month_end`` and it runs at the end of every pass with the same ``now``.
         self.month_end = month_end
-        self.sql = Sql(views.dialect)
+        self.sql = store_for(views.dialect)
         # The same queue the dispatcher keeps; two followers of it take turns safely.
-        self.queue = ProjectionRunner(ledger, views, [DeliveryQueue(views.dialect)])
+        self.queue = ProjectionRunner(ledger, views, [DeliveryQueue(self.sql)])
 
     def sweep(self, now: datetime | None = None) -> SweepResult:
         """One pass at ``now`` (default: the clock)."""

@@ -26,19 +26,18 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projections.db import ViewDatabase
-from smsledger.dispatcher import Sql
-from smsledger.gateway import HandOffRefusedError
+from smsledger.adapters.views import open_views
+from smsledger.application.ports import HandOffRefusedError
+from smsledger.projections import store_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
-    from smsledger.gateway import Outgoing
-    from smsledger.settings import Settings
-    from smsledger.storage import Database
+    from smsledger.adapters.storage import Database
+    from smsledger.application.ports import Outgoing
+    from smsledger.projections.db import ViewDatabase
 
 # Codes the simulated carrier reports.
 DELIVERED_TO_CARRIER = 112
@@ -100,36 +99,11 @@ class SimulatorConfig:
     faults: Faults = field(default_factory=Faults)
     latency: Latency = field(default_factory=Latency)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SimulatorConfig:
-        """Seed and speed from ``Settings``; the mix, faults and submit latency from
-        ``SMSLEDGER_SIMULATOR_MIX``, ``_FAULTS`` and ``_SUBMIT_LATENCY`` (see
-        docs/delivery.md), e.g. ``SMSLEDGER_SIMULATOR_MIX="delivered=1,gateway_failure=0"``.
-        """
-        knobs = _Knobs()
-        return cls(
-            seed=settings.simulator_seed,
-            speed=settings.simulator_speed,
-            mix=_parse(OutcomeMix, knobs.mix),
-            faults=_parse(Faults, knobs.faults),
-            latency=Latency(submit=knobs.submit_latency),
-        )
-
 
 _K = TypeVar("_K", OutcomeMix, Faults)
 
 
-class _Knobs(BaseSettings):
-    """The simulator's own knobs, beside ``Settings.simulator_seed``/``_speed``."""
-
-    model_config = SettingsConfigDict(env_prefix="SMSLEDGER_SIMULATOR_", extra="ignore")
-
-    mix: str = ""
-    faults: str = ""
-    submit_latency: float = 0.0
-
-
-def _parse(kind: type[_K], spec: str) -> _K:
+def parse_knobs(kind: type[_K], spec: str) -> _K:
     """``"name=value,name=value"`` over the defaults; names not given keep theirs.
     For ``OutcomeMix`` a given name sets its weight and the others become 0."""
     values: dict[str, float] = {}
@@ -240,8 +214,8 @@ class CarrierSimulator:
     ) -> None:
         self.config = config or SimulatorConfig()
         self._own_views = views is None
-        self.views = views or ViewDatabase.open(database)
-        self.sql = Sql(self.views.dialect)
+        self.views = views or open_views(database)
+        self.sql = store_for(self.views.dialect)
 
     def close(self) -> None:
         if self._own_views:

@@ -9,43 +9,44 @@ from __future__ import annotations
 import contextlib
 import gc
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
-from domain.account import Account, PaymentModel, check_payment_model
-from domain.addressing import normalise_msisdn, validate_sender
-from domain.batch import Batch, ReceiptLine, batch_id_for
-from domain.errors import (
+from smsledger.domain.account import Account, PaymentModel, check_payment_model
+from smsledger.domain.addressing import normalise_msisdn
+from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
+from smsledger.domain.errors import (
     AccountNotFoundError,
     ConcurrentUpdateError,
     InvalidRequestError,
     MessageNotFoundError,
-    MessageRejectedError,
 )
-from domain.message import Message
-from domain.money import check_currency
-from domain.periods import DEFAULT_TIMEZONE, check_timezone
-from domain.pricing import PriceList, load_price_list
-from domain.rules import PLATFORM_BANNED_KEYWORDS, check_content, check_recipient
-from domain.segments import segment
-from domain.status import INSUFFICIENT_FUNDS
-from smsledger.transcoder import OrjsonTranscoder
+from smsledger.domain.expiry import NOT_ASKED, sweep_message
+from smsledger.domain.message import Message, refund_all_due
+from smsledger.domain.money import check_currency
+from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone
+from smsledger.domain.pricing import PriceList, load_price_list
+from smsledger.domain.reports import MAX_REPORTS, parse_report
+from smsledger.domain.rules import PLATFORM_BANNED_KEYWORDS
+from smsledger.domain.sending import (
+    DEFAULT_VALIDITY,
+    MAX_RECIPIENTS,
+    accept_batch,
+    check_send_request,
+)
+from smsledger.domain.status import SENDING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+    from datetime import timedelta
 
-    from eventsourcing.persistence import Recording, Transcoder
+    from eventsourcing.persistence import Recording
 
-    from domain.segments import Segmentation
-
-DEFAULT_VALIDITY = 259_200  # 72 hours: how long operators usually retry
-MIN_VALIDITY = 60
-MAX_VALIDITY = 259_200
-MAX_SENDER_LENGTH = 64  # beyond any valid sender; longer is a malformed request
+T = TypeVar("T")
 
 
 # Account events that carry one entry per message: snapshot after each (see below).
@@ -89,10 +90,11 @@ class BatchReceipt:
 
 
 @dataclass(frozen=True)
-class Written:
-    """A use case's result with the log position its events reached."""
+class Written(Generic[T]):
+    """A use case's result with the log position its events reached (``None``: nothing
+    was written)."""
 
-    value: Any
+    value: T
     position: int | None
 
 
@@ -109,7 +111,7 @@ class Ledger(Application[UUID]):
         price_lists: dict[str, PriceList] | None = None,
         platform_keywords: Iterable[str] = PLATFORM_BANNED_KEYWORDS,
         max_parts: int = 10,
-        max_recipients: int = 10_000,
+        max_recipients: int = MAX_RECIPIENTS,
     ) -> None:
         super().__init__(env)
         self.clock = clock
@@ -120,9 +122,6 @@ class Ledger(Application[UUID]):
         self.platform_keywords = tuple(platform_keywords)
         self.max_parts = max_parts
         self.max_recipients = max_recipients
-
-    def construct_transcoder(self) -> Transcoder:
-        return OrjsonTranscoder()
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot an account after every save that gave it a per-message list
@@ -165,7 +164,7 @@ class Ledger(Application[UUID]):
         ids = [r.notification.id for r in recordings if r.notification.id is not None]
         return max(ids) if ids else None
 
-    def _retrying(self, attempt: Callable[[], Written]) -> Written:
+    def _retrying(self, attempt: Callable[[], Written[T]]) -> Written[T]:
         """Run ``attempt`` again on a version conflict, a bounded number of times."""
         for _ in range(self.max_retries):
             try:
@@ -179,9 +178,23 @@ class Ledger(Application[UUID]):
 
     def get_account(self, account_id: UUID) -> Account:
         try:
-            return cast(Account, self.repository.get(account_id))
+            aggregate: object = self.repository.get(account_id)
         except AggregateNotFoundError:
             raise AccountNotFoundError(str(account_id)) from None
+        if not isinstance(aggregate, Account):
+            raise AccountNotFoundError(str(account_id))
+        return aggregate
+
+    def _on_account(self, account_id: UUID, change: Callable[[Account], T]) -> Written[T]:
+        """Load the account, apply ``change``, save what it recorded; retried on a version
+        conflict. ``value`` is what ``change`` returned."""
+
+        def attempt() -> Written[T]:
+            account = self.get_account(account_id)
+            value = change(account)
+            return Written(value, self._save(account))
+
+        return self._retrying(attempt)
 
     def open_account(
         self,
@@ -189,7 +202,7 @@ class Ledger(Application[UUID]):
         payment_model: str = "balance",
         currency: str = "SEK",
         timezone: str = DEFAULT_TIMEZONE,
-    ) -> Written:
+    ) -> Written[Account]:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             msg = "name must be 1-200 characters"
             raise InvalidRequestError(msg)
@@ -206,76 +219,64 @@ class Ledger(Application[UUID]):
         )
         return Written(account, self._save(account))
 
-    def top_up(self, account_id: UUID, amount: int, reference: str) -> Written:
+    def top_up(
+        self, account_id: UUID, amount: int, reference: str
+    ) -> Written[tuple[Account, bool]]:
         """Credit the balance once per reference. ``value`` is ``(account, created)``."""
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.top_up(amount, reference, now)))
 
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            created = account.top_up(amount, reference, self.now())
-            position = self._save(account) if created else None
-            return Written((account, created), position)
-
-        return self._retrying(attempt)
-
-    def issue_invoice(self, account_id: UUID, period: str) -> Written:
+    def issue_invoice(self, account_id: UUID, period: str) -> Written[tuple[Account, bool]]:
         """Issue (freeze) a month's invoice. ``value`` is ``(account, issued_now)``."""
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.issue_invoice(period, now)))
 
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            issued = account.issue_invoice(period, self.now())
-            return Written((account, issued), self._save(account) if issued else None)
-
-        return self._retrying(attempt)
-
-    def change_payment_model(self, account_id: UUID, payment_model: str) -> Written:
+    def change_payment_model(self, account_id: UUID, payment_model: str) -> Written[Account]:
         model: PaymentModel = check_payment_model(payment_model)
+        now = self.now()
 
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            account.change_payment_model(model, self.now())
-            return Written(account, self._save(account))
+        def change(account: Account) -> Account:
+            account.change_payment_model(model, now)
+            return account
 
-        return self._retrying(attempt)
+        return self._on_account(account_id, change)
 
-    def book_campaign(self, account_id: UUID) -> Written:
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            account.book_campaign(self.now())
-            return Written(account, self._save(account))
+    def book_campaign(self, account_id: UUID) -> Written[Account]:
+        now = self.now()
 
-        return self._retrying(attempt)
+        def change(account: Account) -> Account:
+            account.book_campaign(now)
+            return account
 
-    def set_banned_keywords(self, account_id: UUID, keywords: Sequence[str]) -> Written:
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            account.set_banned_keywords(keywords, self.now())
-            return Written(account, self._save(account))
+        return self._on_account(account_id, change)
 
-        return self._retrying(attempt)
+    def set_banned_keywords(self, account_id: UUID, keywords: Sequence[str]) -> Written[Account]:
+        now = self.now()
 
-    def block_number(self, account_id: UUID, msisdn: str, source: str = "manual") -> Written:
+        def change(account: Account) -> Account:
+            account.set_banned_keywords(keywords, now)
+            return account
+
+        return self._on_account(account_id, change)
+
+    def block_number(self, account_id: UUID, msisdn: str, source: str = "manual") -> Written[str]:
         """Put a number on the block list. ``value`` is the normalised number."""
         number = normalise_msisdn(msisdn)
         if source not in ("manual", "stop", "unsubscribe_link"):
             msg = f"unknown block source {source!r}"
             raise InvalidRequestError(msg)
+        now = self.now()
 
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            account.block_number(number, source, self.now())  # type: ignore[arg-type]
-            return Written(number, self._save(account))
+        def change(account: Account) -> str:
+            account.block_number(number, source, now)  # type: ignore[arg-type]
+            return number
 
-        return self._retrying(attempt)
+        return self._on_account(account_id, change)
 
-    def unblock_number(self, account_id: UUID, msisdn: str) -> Written:
+    def unblock_number(self, account_id: UUID, msisdn: str) -> Written[bool]:
         number = normalise_msisdn(msisdn)
-
-        def attempt() -> Written:
-            account = self.get_account(account_id)
-            removed = account.unblock_number(number, self.now())
-            return Written(removed, self._save(account))
-
-        return self._retrying(attempt)
+        now = self.now()
+        return self._on_account(account_id, lambda a: a.unblock_number(number, now))
 
     # --- sending ------------------------------------------------------------------------
 
@@ -290,29 +291,47 @@ class Ledger(Application[UUID]):
         send_at: datetime | None = None,
         reference: str | None = None,
     ) -> BatchReceipt:
-        """Accept, price and fund one message per recipient, in ONE transaction.
-
-        A recipient that fails a rule becomes a message with its 4xx status. The same
-        ``reference`` again returns the first receipt and charges nothing.
-        """
-        self._check_batch_request(sender, recipients, body, validity_period, send_at, reference)
+        """Accept, price and fund one message per recipient, in ONE transaction
+        (``smsledger.domain.sending.accept_batch`` decides). The same ``reference``
+        again returns the first receipt and charges nothing."""
+        check_send_request(
+            sender,
+            recipients,
+            body,
+            validity_period,
+            send_at,
+            reference,
+            max_recipients=self.max_recipients,
+        )
         batch_id = batch_id_for(account_id, reference)
 
-        def attempt() -> Written:
+        def attempt() -> Written[BatchReceipt]:
             if reference is not None:
                 existing = self._existing_batch(batch_id)
                 if existing is not None:
                     return Written(existing, None)
             account = self.get_account(account_id)
-            receipt, aggregates = self._build_batch(
-                account, batch_id, sender, recipients, body, validity_period, send_at, reference
+            accepted = accept_batch(
+                account,
+                batch_id,
+                sender=sender,
+                recipients=recipients,
+                body=body,
+                validity_period=validity_period,
+                send_at=send_at,
+                reference=reference,
+                prices=self.price_lists[account.currency],
+                platform_keywords=self.platform_keywords,
+                max_parts=self.max_parts,
+                now=self.now(),
             )
-            position = self._save_many([account, *aggregates])
+            position = self._save_many([account, accepted.batch, *accepted.messages])
+            receipt = BatchReceipt(batch_id, accepted.total_price, account.currency, accepted.lines)
             return Written(receipt, position)
 
         with _gc_paused():
             written = self._retrying(attempt)
-        receipt = cast(BatchReceipt, written.value)
+        receipt = written.value
         if written.position is None:
             return receipt
         return BatchReceipt(
@@ -324,152 +343,12 @@ class Ledger(Application[UUID]):
             position=written.position,
         )
 
-    def _check_batch_request(
-        self,
-        sender: object,
-        recipients: object,
-        body: object,
-        validity_period: object,
-        send_at: object,
-        reference: object,
-    ) -> None:
-        if not isinstance(sender, str) or len(sender) > MAX_SENDER_LENGTH:
-            msg = f"sender must be a string of at most {MAX_SENDER_LENGTH} characters"
-            raise InvalidRequestError(msg)
-        if not isinstance(body, str):
-            msg = "body must be a string"
-            raise InvalidRequestError(msg)
-        if (
-            not isinstance(recipients, list | tuple)
-            or not recipients
-            or len(recipients) > self.max_recipients
-        ):
-            msg = f"recipients must be a list of 1 to {self.max_recipients} numbers"
-            raise InvalidRequestError(msg)
-        if not all(isinstance(r, str) and len(r) <= 64 for r in recipients):
-            msg = "every recipient must be a string of at most 64 characters"
-            raise InvalidRequestError(msg)
-        if type(validity_period) is not int or not MIN_VALIDITY <= validity_period <= MAX_VALIDITY:
-            msg = f"validity_period must be {MIN_VALIDITY}-{MAX_VALIDITY} seconds"
-            raise InvalidRequestError(msg)
-        if send_at is not None and (not isinstance(send_at, datetime) or send_at.tzinfo is None):
-            msg = "send_at must be a time with an offset"
-            raise InvalidRequestError(msg)
-        if reference is not None and (
-            not isinstance(reference, str) or not 1 <= len(reference) <= 200
-        ):
-            msg = "reference must be 1-200 characters"
-            raise InvalidRequestError(msg)
-
     def _existing_batch(self, batch_id: UUID) -> BatchReceipt | None:
         try:
             batch = cast(Batch, self.repository.get(batch_id))
         except AggregateNotFoundError:
             return None
         return BatchReceipt(batch.id, batch.total_price, batch.currency, batch.lines, replayed=True)
-
-    def _build_batch(
-        self,
-        account: Account,
-        batch_id: UUID,
-        sender: str,
-        recipients: Sequence[str],
-        body: str,
-        validity_period: int,
-        send_at: datetime | None,
-        reference: str | None,
-    ) -> tuple[BatchReceipt, list[Any]]:
-        now = self.now()
-        if send_at is not None and send_at <= now:
-            send_at = None  # a time in the past means "now"
-        prices = self.price_lists[account.currency]
-
-        # Rules that hold for the whole batch: sender, then content.
-        common_error: MessageRejectedError | None = None
-        seg: Segmentation | None = None
-        try:
-            validate_sender(sender)
-            seg = segment(body, max_parts=self.max_parts)
-            check_content(body, account, self.platform_keywords)
-        except MessageRejectedError as e:
-            common_error = e
-
-        messages: list[Message] = []
-        rejected: dict[int, MessageRejectedError] = {}
-        fundable: list[int] = []  # indexes into messages, in recipient order
-        for raw in recipients:
-            error = common_error
-            recipient = raw
-            unit_price = 0
-            if error is None:
-                try:
-                    number = check_recipient(raw, account)
-                    recipient = number.e164
-                    unit_price = prices.unit_price(number.region)
-                except MessageRejectedError as e:
-                    error = e
-            segments = seg.segments if seg else 0
-            message = Message.accept(
-                account_id=account.id,
-                batch_id=batch_id,
-                sender=sender,
-                recipient=recipient,
-                body=body,
-                segments=segments,
-                encoding=seg.encoding if seg else "GSM-7",
-                unit_price=unit_price,
-                price=unit_price * segments if error is None else 0,
-                currency=account.currency,
-                timezone=account.timezone,
-                validity_period=validity_period,
-                send_at=send_at,
-                timestamp=now,
-            )
-            if error is None:
-                fundable.append(len(messages))
-            else:
-                rejected[len(messages)] = error
-            messages.append(message)
-
-        # Funding, in recipient order, while the balance covers each price.
-        n_funded = account.plan_funding([messages[i].price for i in fundable])
-        charges: list[tuple[UUID, int]] = []
-        for rank, i in enumerate(fundable):
-            message = messages[i]
-            if rank < n_funded:
-                message.fund(account.charges_to, now)
-                charges.append((message.id, message.price))
-            else:
-                message.reject(
-                    INSUFFICIENT_FUNDS, "the account's balance does not cover this message", now
-                )
-        for i, error in rejected.items():
-            messages[i].reject(error.code, error.detail, now)
-        if charges:
-            account.charge_batch(batch_id, charges, now)
-
-        lines: list[ReceiptLine] = [
-            {
-                "id": str(m.id),
-                "recipient": m.recipient,
-                "status": m.status,
-                "segments": m.segments,
-                "encoding": m.encoding,
-                "price": m.price if m.charged else 0,
-            }
-            for m in messages
-        ]
-        total = sum(amount for _, amount in charges)
-        batch = Batch(
-            account_id=account.id,
-            reference=reference,
-            total_price=total,
-            currency=account.currency,
-            lines=lines,
-            timestamp=now,
-            id=batch_id,
-        )
-        return BatchReceipt(batch_id, total, account.currency, lines), [batch, *messages]
 
     # --- messages ----------------------------------------------------------------------
 
@@ -505,39 +384,29 @@ class Ledger(Application[UUID]):
                 out[mid] = aggregate
         return out
 
-    def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written:
+    def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written[Message]:
         """Cancel before hand-off (203, refunded); a conflict afterwards."""
 
-        def attempt() -> Written:
+        def attempt() -> Written[Message]:
             message = self.get_message(message_id, account_id)
             now = self.now()
             message.cancel(now)
-            aggregates: list[Any] = [message]
-            aggregates.extend(self._refund_if_due([message], now))
-            return Written(message, self._save(*aggregates))
+            return Written(message, self._save(message, *self._refund_if_due([message], now)))
 
         return self._retrying(attempt)
 
     def _refund_if_due(self, messages: Iterable[Message], now: datetime) -> list[Account]:
         """Refund the messages the policy says to; returns the accounts to save with them."""
-        by_account: dict[UUID, list[tuple[UUID, int]]] = {}
-        for message in messages:
-            if message.refund_due:
-                message.refund(now)
-                if message.charged_to == "balance":
-                    by_account.setdefault(message.account_id, []).append(
-                        (message.id, message.price)
-                    )
         accounts = []
-        for account_id, refunds in by_account.items():
+        for account_id, refunds in refund_all_due(messages, now).items():
             account = self.get_account(account_id)
             account.refund(refunds, now)
             accounts.append(account)
         return accounts
 
-    # --- delivery: reports, hand-off, expiry (smsledger/dispatcher.py, sweeper.py) ----------
+    # --- delivery: reports, hand-off, expiry (smsledger.workers) -------------------------
 
-    def record_delivery_reports(self, reports: Sequence[Any]) -> Written:
+    def record_delivery_reports(self, reports: Sequence[Any]) -> Written[list[dict[str, str]]]:
         """Apply a batch of carrier reports in ONE transaction; ``value`` is one
         ``{"message_id", "outcome"}`` per report, in order.
 
@@ -545,15 +414,13 @@ class Ledger(Application[UUID]):
         a ``duplicate``, ``superseded`` (kept in the history, status unchanged),
         ``unknown_message`` or ``invalid``. Refunds follow the policy table.
         """
-        from smsledger.gateway import MAX_REPORTS, parse_report
-
         if not isinstance(reports, list | tuple) or len(reports) > MAX_REPORTS:
             msg = f"reports must be a list of at most {MAX_REPORTS}"
             raise InvalidRequestError(msg)
         parsed = [parse_report(r) for r in reports]
         ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
 
-        def attempt() -> Written:
+        def attempt() -> Written[list[dict[str, str]]]:
             messages = self.get_messages(ids)
             now = self.now()
             results: list[dict[str, str]] = []
@@ -593,7 +460,9 @@ class Ledger(Application[UUID]):
         ids = [r.notification.id for r in recordings if r.notification.id is not None]
         return max(ids) if ids else None
 
-    def start_sending(self, message_ids: Sequence[UUID], now: datetime) -> Written:
+    def start_sending(
+        self, message_ids: Sequence[UUID], now: datetime
+    ) -> Written[tuple[list[Message], list[Message]]]:
         """Record Sending (110) for each message that may be handed off at ``now``, in
         ONE transaction. ``value`` is ``(started, stuck)``: the messages moved to 110
         now, and those already at 110 but not handed off (a dispatcher died midway).
@@ -601,9 +470,8 @@ class Ledger(Application[UUID]):
         The state is re-checked on the version it is saved on: a message canceled
         meanwhile makes the save conflict, and the retry no longer finds it fundable.
         """
-        from domain.status import SENDING
 
-        def attempt() -> Written:
+        def attempt() -> Written[tuple[list[Message], list[Message]]]:
             started: list[Message] = []
             stuck: list[Message] = []
             for message in self.get_messages(message_ids).values():
@@ -618,13 +486,12 @@ class Ledger(Application[UUID]):
 
     def record_hand_offs(
         self, handed_off: dict[UUID, str], failed: dict[UUID, str], now: datetime
-    ) -> Written:
+    ) -> Written[list[Message]]:
         """Record what the gateway said, in ONE transaction: DeliveredToGateway (111)
         with its reference, or a failed hand-off (511), refunded. ``value`` is the
         messages changed."""
-        from domain.status import SENDING
 
-        def attempt() -> Written:
+        def attempt() -> Written[list[Message]]:
             messages = self.get_messages([*handed_off, *failed])
             changed: list[Message] = []
             for message_id, ref in handed_off.items():
@@ -648,42 +515,22 @@ class Ledger(Application[UUID]):
         now: datetime,
         grace: timedelta,
         gateway_refs: dict[UUID, str | None] | None = None,
-    ) -> Written:
-        """One expiry pass over these messages, in ONE transaction. ``value`` is
-        ``(expired, gave_up)``, two lists of message ids.
-
-        Funded but never handed off and its validity over: 202 Expired, refunded.
-        Handed off without a final report by the end of validity plus ``grace``: 599.
-        Stuck at Sending that long: ``gateway_refs`` says whether the gateway has it
-        (a reference: handed off, then 599) or not (``None``: never sent, 202); a
-        message missing from ``gateway_refs`` is left alone.
-        """
-        from domain.status import FUNDED, SENDING
-
+    ) -> Written[tuple[list[UUID], list[UUID]]]:
+        """One expiry pass over these messages, in ONE transaction; each message's fate
+        is ``smsledger.domain.expiry.sweep_message``'s. ``value`` is ``(expired,
+        gave_up)``, two lists of message ids. ``gateway_refs`` holds what the gateway
+        said of messages stuck at Sending (a reference, or ``None``: it never had it)."""
         refs = gateway_refs or {}
 
-        def attempt() -> Written:
+        def attempt() -> Written[tuple[list[UUID], list[UUID]]]:
             expired: list[Message] = []
             gave_up: list[Message] = []
             for message in self.get_messages(message_ids).values():
-                if message.final:
-                    continue
-                if message.status == FUNDED and now >= message.expires_at:
-                    message.expire(now)
+                outcome = sweep_message(message, now, grace, refs.get(message.id, NOT_ASKED))
+                if outcome == "expired":
                     expired.append(message)
-                elif now >= message.expires_at + grace:
-                    if message.status == SENDING and not message.handed_off:
-                        if message.id not in refs:
-                            continue
-                        ref = refs[message.id]
-                        if ref is None:
-                            message.expire(now)
-                            expired.append(message)
-                            continue
-                        message.hand_off(ref, now)
-                    if message.handed_off:
-                        message.give_up(now)
-                        gave_up.append(message)
+                elif outcome == "gave_up":
+                    gave_up.append(message)
             changed = [*expired, *gave_up]
             accounts = self._refund_if_due(changed, now)
             position = self._save_many([*changed, *accounts])

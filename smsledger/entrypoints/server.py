@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from smsledger.migrate import migrate, pending
-from smsledger.storage import Database
+from smsledger.adapters.migrate import migrate, pending
+from smsledger.adapters.storage import Database
 
 if TYPE_CHECKING:
     from smsledger.bootstrap import Services
@@ -108,7 +108,7 @@ def ensure_operator_token(services: Services, out: TextIO) -> str | None:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
     import uvicorn
 
-    from api.main import create_app
+    from smsledger.api.main import create_app
     from smsledger.bootstrap import StartupError, build
 
     configure_logging(settings.log_level)

@@ -16,32 +16,21 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid4
+
+from smsledger.domain.access import ACCOUNT_ROLES, ROLES, Principal, Role
+from smsledger.projections import store_for
+from smsledger.projections.queries import MESSAGE_COLUMNS, message_dict
+
+_KEYED_MESSAGE_COLUMNS = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from projections.db import ViewDatabase
+    from smsledger.projections.db import ViewDatabase
 
-Role = Literal["operator", "gateway", "admin", "sender", "support", "finance"]
-ACCOUNT_ROLES: tuple[Role, ...] = ("admin", "sender", "support", "finance")
-PLATFORM_ROLES: tuple[Role, ...] = ("operator", "gateway")
-ROLES: tuple[Role, ...] = (*PLATFORM_ROLES, *ACCOUNT_ROLES)
 MAX_KEY_LENGTH = 200  # longer than any key we issue; longer input is not looked up
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a key's id and role, and its account for the account roles."""
-
-    key_id: UUID | None  # None: the operator token from the environment
-    role: Role
-    account_id: UUID | None
-
-    @property
-    def is_account_role(self) -> bool:
-        return self.role in ACCOUNT_ROLES
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +74,7 @@ class KeyStore:
     def __init__(self, views: ViewDatabase) -> None:
         self.views = views
         self._pg = views.dialect == "postgres"
+        self._store = store_for(views.dialect)
         self._ph = "%s" if self._pg else "?"
 
     def _id(self, value: UUID | None) -> object:
@@ -150,6 +140,28 @@ class KeyStore:
                 (self._time(at), self._id(key_id)),
             )
             return bool(cur.rowcount)
+
+    def message_for_key(
+        self, message_id: UUID, key_hash: str
+    ) -> tuple[Principal, dict[str, Any] | None] | None:
+        """The live key whose hash is ``key_hash`` and, in the same round trip, the message
+        it may see: ``None`` for no such live key, the message ``None`` when it is unknown
+        or another account's. The key is read on every call, so a revocation counts at once.
+        """
+        s = self._store
+        query = (
+            f"SELECT k.id, k.role, k.account_id, {_KEYED_MESSAGE_COLUMNS} FROM api_keys k "
+            f"LEFT JOIN view_messages m ON m.id = {s.ph} "
+            "AND (k.account_id IS NULL OR m.account_id = k.account_id) "
+            f"WHERE k.key_hash = {s.ph} AND k.revoked_at IS NULL"
+        )
+        with self.views.reading() as cur:
+            cur.execute(query, (s.uuid(message_id), key_hash))
+            row = cur.fetchone()
+        if row is None:
+            return None
+        found = None if row[3] is None else message_dict(s, row[3:])
+        return principal_from_row(row[:3]), found
 
     def has_live_role(self, role: Role) -> bool:
         """Whether any live key has ``role`` (say, the operator token generated earlier)."""

@@ -1,13 +1,9 @@
 """The dispatcher: hands funded messages to the gateway, exactly once, and feeds the
 gateway's reports back into the ledger.
 
-Two halves:
-
-* ``DeliveryQueue`` follows the event log (through ``projections.runner``) and keeps
-  ``delivery_queue`` current: a row per funded message that is not final, with its
-  ``due_at`` and ``expires_at``. Rows and the tracking position commit together, so a
-  restart neither loses nor repeats an event. The sweeper reads the same table.
-* ``Dispatcher.dispatch_once`` takes the due rows and, per batch: records Sending (110)
+It follows the event log into the delivery queue (the ``DeliveryQueue`` projection,
+``smsledger.projections.delivery_queue``), then ``Dispatcher.dispatch_once`` takes the
+due rows and, per batch: records Sending (110)
   and COMMITS it, then submits each message to the gateway, then records
   DeliveredToGateway (111) with the gateway's reference, or a failed hand-off (511,
   refunded). A message found at 110 (a dispatcher died between the two records) is
@@ -23,171 +19,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
-from uuid import UUID
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from domain.status import STATUS_CODES
-from projections.runner import Projection, ProjectionRunner
-from smsledger.gateway import GatewayError, HandOffRefusedError, Outgoing
+from smsledger.application.ports import GatewayError, HandOffRefusedError, Outgoing
+from smsledger.projections import store_for
+from smsledger.projections.delivery_queue import DeliveryQueue
+from smsledger.projections.runner import ProjectionRunner
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
+    from datetime import datetime
+    from uuid import UUID
 
-    from domain.message import Message
-    from projections.db import ViewDatabase
-    from projections.runner import LoggedEvent
-    from smsledger.application import Ledger
-    from smsledger.gateway import Gateway
+    from smsledger.application.ledger import Ledger
+    from smsledger.application.ports import Gateway
+    from smsledger.domain.message import Message
+    from smsledger.projections.db import ViewDatabase
 
 log = logging.getLogger(__name__)
 
-TRACKING_NAME = "dispatcher"
 DEFAULT_BATCH = 200
-
-
-# --- SQL in two dialects -------------------------------------------------------------------
-
-_SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%f+00:00"  # fixed width: text order is time order
-
-
-class Sql:
-    """Parameters and placeholders of the delivery tables in one dialect."""
-
-    def __init__(self, dialect: str) -> None:
-        self.dialect = dialect
-        self.ph = "?" if dialect == "sqlite" else "%s"
-
-    def uuid(self, value: UUID) -> Any:
-        return str(value) if self.dialect == "sqlite" else value
-
-    def to_uuid(self, value: Any) -> UUID:
-        return value if isinstance(value, UUID) else UUID(str(value))
-
-    def time(self, value: datetime) -> Any:
-        if self.dialect == "sqlite":
-            return value.astimezone(UTC).strftime(_SQLITE_TIME)
-        return value
-
-    def to_time(self, value: Any) -> datetime:
-        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-    def marks(self, n: int) -> str:
-        return ", ".join([self.ph] * n)
-
-
-# --- the queue, kept by following the log ----------------------------------------------------
-
-_P = "smsledger:Message."
-_GONE = frozenset({"Rejected", "HandOffFailed", "Canceled", "Expired", "NoReceipt"})
-
-
-@dataclass
-class _Row:
-    new: bool
-    deleted: bool = False
-    state: str | None = None
-    due_at: datetime | None = None
-    expires_at: datetime | None = None
-    gateway_ref: str | None = None
-    updated_at: datetime | None = None
-
-
-class DeliveryQueue(Projection):
-    """``delivery_queue``: funded messages on their way, until they are final."""
-
-    name: ClassVar[str] = TRACKING_NAME
-    topics: ClassVar[tuple[str, ...]] = tuple(
-        _P + t
-        for t in (
-            "Accepted",
-            "Rejected",
-            "Funded",
-            "Sending",
-            "HandedOff",
-            "HandOffFailed",
-            "ReportApplied",
-            "Canceled",
-            "Expired",
-            "NoReceipt",
-        )
-    )
-
-    def __init__(self, dialect: str) -> None:
-        self.sql = Sql(dialect)
-
-    def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
-        # Fold the page per message in memory, then write each row once.
-        rows: dict[UUID, _Row] = {}
-        for logged in events:
-            e = logged.event
-            kind = logged.topic[len(_P) :]
-            mid: UUID = e.originator_id
-            if kind == "Accepted":
-                due = e.send_at or e.timestamp
-                rows[mid] = _Row(
-                    new=True,
-                    state="accepted",
-                    due_at=due,
-                    expires_at=due + timedelta(seconds=e.validity_period),
-                )
-            row = rows.setdefault(mid, _Row(new=False))
-            row.updated_at = e.timestamp
-            if kind in _GONE or (kind == "ReportApplied" and STATUS_CODES[e.status].final):
-                row.deleted = True
-            elif kind == "Funded":
-                row.state = "funded"
-            elif kind == "Sending":
-                row.state = "sending"
-            elif kind == "HandedOff":
-                row.state, row.gateway_ref = "handed_off", e.gateway_ref
-            elif kind == "ReportApplied":
-                row.state = "handed_off"  # a report means a gateway has it
-        self._write(cur, rows)
-
-    def _write(self, cur: Any, rows: dict[UUID, _Row]) -> None:
-        s, ph = self.sql, self.sql.ph
-        deletes = [(s.uuid(mid),) for mid, r in rows.items() if r.deleted and not r.new]
-        inserts = [
-            (
-                s.uuid(mid),
-                r.state,
-                s.time(r.due_at),
-                s.time(r.expires_at),
-                r.gateway_ref,
-                s.time(r.updated_at),
-            )
-            for mid, r in rows.items()
-            if r.new and not r.deleted and r.due_at and r.expires_at and r.updated_at
-        ]
-        updates = [
-            (r.state, r.gateway_ref, s.time(r.updated_at), s.uuid(mid))
-            for mid, r in rows.items()
-            if not r.new and not r.deleted and r.state is not None and r.updated_at
-        ]
-        if deletes:
-            cur.executemany(f"DELETE FROM delivery_queue WHERE message_id = {ph}", deletes)
-        if inserts:
-            cur.executemany(
-                "INSERT INTO delivery_queue (message_id, state, due_at, expires_at, gateway_ref, "
-                f"updated_at) VALUES ({s.marks(6)}) ON CONFLICT (message_id) DO UPDATE SET "
-                "state = excluded.state, gateway_ref = excluded.gateway_ref, "
-                "updated_at = excluded.updated_at",
-                inserts,
-            )
-        if updates:
-            cur.executemany(
-                f"UPDATE delivery_queue SET state = {ph}, gateway_ref = COALESCE({ph}, "
-                f"gateway_ref), updated_at = {ph} WHERE message_id = {ph}",
-                updates,
-            )
-
-    def clear(self, cur: Any) -> None:
-        cur.execute("DELETE FROM delivery_queue")
-
-
-# --- the dispatcher ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -222,8 +75,8 @@ class Dispatcher:
         self.clock = clock or ledger.clock
         self.batch_size = batch_size
         self.report_batch = report_batch
-        self.sql = Sql(views.dialect)
-        self.runner = ProjectionRunner(ledger, views, [DeliveryQueue(views.dialect)])
+        self.sql = store_for(views.dialect)
+        self.runner = ProjectionRunner(ledger, views, [DeliveryQueue(self.sql)])
 
     # --- following the log ---
 

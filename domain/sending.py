@@ -1,0 +1,205 @@
+"""Sending a batch: the request's shape, and what one send makes of an account.
+
+``accept_batch`` is the decision of a send: one ``Message`` per recipient, each accepted
+with every fact it needs later, priced, and then either funded (in recipient order,
+while the account can pay) or rejected with the 4xx status of the rule it failed; the
+account's charge for the funded ones; and the ``Batch`` that keeps the answer. It
+changes the account in hand and returns the new aggregates, all to be saved in ONE
+transaction by the application. No I/O, no clock: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from smsledger.domain.addressing import validate_sender
+from smsledger.domain.batch import Batch, ReceiptLine
+from smsledger.domain.errors import InvalidRequestError, MessageRejectedError
+from smsledger.domain.message import Message
+from smsledger.domain.rules import check_content, check_recipient
+from smsledger.domain.segments import segment
+from smsledger.domain.status import INSUFFICIENT_FUNDS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from uuid import UUID
+
+    from smsledger.domain.account import Account
+    from smsledger.domain.pricing import PriceList
+    from smsledger.domain.segments import Segmentation
+
+DEFAULT_VALIDITY = 259_200  # 72 hours: how long operators usually retry
+MIN_VALIDITY = 60
+MAX_VALIDITY = 259_200
+MAX_SENDER_LENGTH = 64  # beyond any valid sender; longer is a malformed request
+MAX_RECIPIENT_LENGTH = 64
+MAX_REFERENCE_LENGTH = 200
+MAX_RECIPIENTS = 10_000  # the contract's ceiling for one batch
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedBatch:
+    """What one send made: the batch (its receipt) and its messages, new and unsaved."""
+
+    batch: Batch
+    messages: list[Message]
+
+    @property
+    def lines(self) -> list[ReceiptLine]:
+        return self.batch.lines
+
+    @property
+    def total_price(self) -> int:
+        return self.batch.total_price
+
+
+def check_send_request(
+    sender: object,
+    recipients: object,
+    body: object,
+    validity_period: object,
+    send_at: object,
+    reference: object,
+    *,
+    max_recipients: int = MAX_RECIPIENTS,
+) -> None:
+    """``InvalidRequestError`` (422) for a request no message can be made of.
+
+    Types are strict (a boolean is not a validity period); a rule a single recipient
+    breaks is not checked here: that recipient becomes a rejected message.
+    """
+    if not isinstance(sender, str) or len(sender) > MAX_SENDER_LENGTH:
+        msg = f"sender must be a string of at most {MAX_SENDER_LENGTH} characters"
+        raise InvalidRequestError(msg)
+    if not isinstance(body, str):
+        msg = "body must be a string"
+        raise InvalidRequestError(msg)
+    if not isinstance(recipients, list | tuple) or not 1 <= len(recipients) <= max_recipients:
+        msg = f"recipients must be a list of 1 to {max_recipients} numbers"
+        raise InvalidRequestError(msg)
+    if not all(isinstance(r, str) and len(r) <= MAX_RECIPIENT_LENGTH for r in recipients):
+        msg = f"every recipient must be a string of at most {MAX_RECIPIENT_LENGTH} characters"
+        raise InvalidRequestError(msg)
+    if type(validity_period) is not int or not MIN_VALIDITY <= validity_period <= MAX_VALIDITY:
+        msg = f"validity_period must be {MIN_VALIDITY}-{MAX_VALIDITY} seconds"
+        raise InvalidRequestError(msg)
+    if send_at is not None and (not isinstance(send_at, datetime) or send_at.tzinfo is None):
+        msg = "send_at must be a time with an offset"
+        raise InvalidRequestError(msg)
+    if reference is not None and (
+        not isinstance(reference, str) or not 1 <= len(reference) <= MAX_REFERENCE_LENGTH
+    ):
+        msg = f"reference must be 1-{MAX_REFERENCE_LENGTH} characters"
+        raise InvalidRequestError(msg)
+
+
+def accept_batch(
+    account: Account,
+    batch_id: UUID,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    body: str,
+    validity_period: int,
+    send_at: datetime | None,
+    reference: str | None,
+    prices: PriceList,
+    platform_keywords: Iterable[str],
+    max_parts: int,
+    now: datetime,
+) -> AcceptedBatch:
+    """Accept, price and fund one message per recipient; charge ``account`` for them.
+
+    Rules for the whole batch first (sender, then content), then each recipient's
+    (``check_recipient``). On the balance model, messages are funded in recipient order
+    while the balance covers each price; the rest get 402 and cost nothing.
+    """
+    if send_at is not None and send_at <= now:
+        send_at = None  # a time in the past means "now"
+
+    common_error: MessageRejectedError | None = None
+    seg: Segmentation | None = None
+    try:
+        validate_sender(sender)
+        seg = segment(body, max_parts=max_parts)
+        check_content(body, account, platform_keywords)
+    except MessageRejectedError as e:
+        common_error = e
+
+    segments = seg.segments if seg else 0
+    encoding = seg.encoding if seg else "GSM-7"
+    messages: list[Message] = []
+    rejected: dict[int, MessageRejectedError] = {}
+    fundable: list[int] = []  # indexes into messages, in recipient order
+    for raw in recipients:
+        error = common_error
+        recipient = raw
+        unit_price = 0
+        if error is None:
+            try:
+                number = check_recipient(raw, account)
+                recipient = number.e164
+                unit_price = prices.unit_price(number.region)
+            except MessageRejectedError as e:
+                error = e
+        message = Message.accept(
+            account_id=account.id,
+            batch_id=batch_id,
+            sender=sender,
+            recipient=recipient,
+            body=body,
+            segments=segments,
+            encoding=encoding,
+            unit_price=unit_price,
+            price=unit_price * segments if error is None else 0,
+            currency=account.currency,
+            timezone=account.timezone,
+            validity_period=validity_period,
+            send_at=send_at,
+            timestamp=now,
+        )
+        if error is None:
+            fundable.append(len(messages))
+        else:
+            rejected[len(messages)] = error
+        messages.append(message)
+
+    n_funded = account.plan_funding([messages[i].price for i in fundable])
+    charges: list[tuple[UUID, int]] = []
+    for rank, i in enumerate(fundable):
+        message = messages[i]
+        if rank < n_funded:
+            message.fund(account.charges_to, now)
+            charges.append((message.id, message.price))
+        else:
+            message.reject(
+                INSUFFICIENT_FUNDS, "the account's balance does not cover this message", now
+            )
+    for i, error in rejected.items():
+        messages[i].reject(error.code, error.detail, now)
+    if charges:
+        account.charge_batch(batch_id, charges, now)
+
+    lines: list[ReceiptLine] = [
+        {
+            "id": str(m.id),
+            "recipient": m.recipient,
+            "status": m.status,
+            "segments": m.segments,
+            "encoding": m.encoding,
+            "price": m.price if m.charged else 0,
+        }
+        for m in messages
+    ]
+    batch = Batch(
+        account_id=account.id,
+        reference=reference,
+        total_price=sum(amount for _, amount in charges),
+        currency=account.currency,
+        lines=lines,
+        timestamp=now,
+        id=batch_id,
+    )
+    return AcceptedBatch(batch, messages)

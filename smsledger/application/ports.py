@@ -1,0 +1,74 @@
+"""The gateway port: how the dispatcher hands a message upstream, and what comes back.
+
+A gateway takes a message by OUR message id and is idempotent on it: submitting the
+same id twice is one submission and answers the same reference. ``lookup`` says whether
+it already has a message, so a dispatcher that crashed between handing a message off
+and recording it can find out instead of sending it again.
+
+Reports come back as plain mappings (``smsledger.domain.reports``). The adapters live in
+``smsledger.adapters``; ``SMSLEDGER_GATEWAY`` picks one in the composition root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from smsledger.domain.errors import SmsLedgerError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from smsledger.domain.message import Message
+
+
+class GatewayError(SmsLedgerError):
+    """The gateway could not be reached; nothing is known about the submission."""
+
+
+class HandOffRefusedError(GatewayError):
+    """The gateway refused the message for good: a failed hand-off (511)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What a gateway needs to send one message."""
+
+    message_id: UUID
+    sender: str
+    recipient: str
+    body: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> Outgoing:
+        return cls(message.id, message.sender, message.recipient, message.body, message.expires_at)
+
+
+class Gateway(Protocol):
+    """An upstream gateway, as the dispatcher and the report pump see it."""
+
+    name: str
+
+    def submit(self, message: Outgoing, now: datetime) -> str:
+        """Hand a message over; the gateway's reference. Idempotent on the message id.
+        Raises ``HandOffRefusedError`` if refused for good, ``GatewayError`` if unsure."""
+        ...
+
+    def lookup(self, message_id: UUID) -> str | None:
+        """The reference of an accepted submission of this id, or ``None``."""
+        ...
+
+    def due_reports(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Reports the gateway has for us by ``now``: ``(receipt id, report)`` pairs."""
+        ...
+
+    def acknowledge(self, receipt_ids: Sequence[int], now: datetime) -> None:
+        """Mark reports as received, so they are not handed out again."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -6,7 +6,7 @@ builds nothing but the HTTP layer around them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -42,6 +42,21 @@ an API key (`sk_<role>_...`) or the operator token. Errors are
 _AUTHENTICATED_ERRORS = errors.problem_responses(401, 403, 404, 409, 413, 422, 503)
 
 
+def _document_settings(app: FastAPI, services: Services) -> None:
+    """The OpenAPI document states the limits this deployment enforces."""
+    standard = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = standard()  # built once, then kept in app.openapi_schema
+        if first:
+            batch = schema["components"]["schemas"]["BatchCreate"]
+            batch["properties"]["recipients"]["maxItems"] = services.settings.max_recipients
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="smsledger",
@@ -53,6 +68,7 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    _document_settings(app, services)
     app.state.metrics = Metrics(services)
     errors.install(app)
     # Routes match in order, one regex each: the hottest reads first.

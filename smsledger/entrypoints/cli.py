@@ -43,10 +43,14 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from smsledger.adapters.migrate import migrate
+    from smsledger.adapters.migrate import MigrationsMissingError, migrate
     from smsledger.adapters.storage import Database
 
-    applied = migrate(Database.from_url(settings.database_url))
+    try:
+        applied = migrate(Database.from_url(settings.database_url))
+    except MigrationsMissingError as e:
+        print(f"smsledger migrate: {e}", file=sys.stderr)
+        return 2
     if applied:
         print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
     else:

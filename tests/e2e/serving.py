@@ -51,10 +51,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(cwd: Path, env: dict[str, str], timeout: float = 30.0) -> Iterator[Served]:
+def serve(
+    cwd: Path, env: dict[str, str], timeout: float = 30.0, *, executable: str = SMSLEDGER
+) -> Iterator[Served]:
     port = free_port()
     process = subprocess.Popen(
-        [SMSLEDGER, "serve", "--port", str(port)],
+        [executable, "serve", "--port", str(port)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -294,12 +294,10 @@ def test_concurrent_batches_never_overspend(database: Database, clock: FakeClock
     setup.close()
 
 
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # psycopg only
 def test_a_large_batch_is_saved_without_pipeline_mode(
     ledger: Ledger, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not database.is_postgres:
-        pytest.skip("pipeline mode is psycopg's")
-
     # psycopg's pipeline can deadlock on a multi-megabyte send (psycopg issue #685),
     # holding the event table's lock: a batch's insert must never go through one.
     def refuse(*_: object, **__: object) -> None:
@@ -315,11 +313,10 @@ def test_a_large_batch_is_saved_without_pipeline_mode(
     assert ledger.recorder.max_notification_id() == receipt.position
 
 
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # psycopg only
 def test_a_bulk_insert_gives_each_event_the_id_it_was_stored_under(
     ledger: Ledger, database: Database
 ) -> None:
-    if not database.is_postgres:
-        pytest.skip("COPY is PostgreSQL's")
     # Enough events for COPY, whose ids are read back rather than returned.
     open_funded(ledger)
     head = ledger.recorder.max_notification_id() or 0

@@ -123,11 +123,10 @@ def test_runner_without_projections_returns_at_once(ledger: Ledger, views: ViewD
     assert ProjectionRunner(ledger, views, []).run_once() == 0
 
 
+@pytest.mark.parametrize("database", ["postgres"], indirect=True)  # psycopg only
 def test_runners_take_turns_within_a_schema_but_never_across_schemas(
     ledger: Ledger, views: ViewDatabase, database: Database
 ) -> None:
-    if not database.is_postgres:
-        pytest.skip("advisory locks are PostgreSQL's; a SQLite file holds one ledger")
     make_events(ledger, 3)
     runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)])
     lock = "SELECT pg_advisory_xact_lock(%s, hashtext(%s))"

@@ -27,6 +27,7 @@ from smsledger.api.routes import (
     reconciliation,
     status_codes,
 )
+from smsledger.api.schemas import Problem, ValidationProblem
 
 if TYPE_CHECKING:
     from smsledger.bootstrap import Services
@@ -39,7 +40,22 @@ an API key (`sk_<role>_...`) or the operator token. Errors are
 """
 
 
-_AUTHENTICATED_ERRORS = errors.problem_responses(401, 403, 404, 409, 413, 422, 503)
+def _document_problems(schema: dict[str, Any]) -> None:
+    """Every error answer is ``application/problem+json`` with its schema: the routes
+    list their own codes (``errors.problems``); the 422 FastAPI documents by itself, on
+    every route that takes input, as ``application/json``, becomes ours."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in (Problem, ValidationProblem):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = errors.problem_response(422)
 
 
 def _document_settings(app: FastAPI, services: Services) -> None:
@@ -52,6 +68,7 @@ def _document_settings(app: FastAPI, services: Services) -> None:
         if first:
             batch = schema["components"]["schemas"]["BatchCreate"]
             batch["properties"]["recipients"]["maxItems"] = services.settings.max_recipients
+            _document_problems(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -71,7 +88,8 @@ def create_app(services: Services) -> FastAPI:
     _document_settings(app, services)
     app.state.metrics = Metrics(services)
     errors.install(app)
-    # Routes match in order, one regex each: the hottest reads first.
+    # Routes match in order, one regex each: the hottest reads first. Each route
+    # documents the error codes it can answer itself.
     for module in (
         messages,
         accounts,
@@ -82,9 +100,9 @@ def create_app(services: Services) -> FastAPI:
         ledger,
         invoices,
         reconciliation,
+        status_codes,
+        health,
     ):
-        app.include_router(module.router, responses=_AUTHENTICATED_ERRORS)
-    for module in (status_codes, health):
         app.include_router(module.router)
     # Added last = outermost: the body limit runs before anything reads the body, and
     # every answer (a 413 included) is counted and logged.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from smsledger.api import errors
+from smsledger.api import openapi as openapi_extras
 from smsledger.api.metrics import Metrics
 from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
@@ -27,7 +28,6 @@ from smsledger.api.routes import (
     reconciliation,
     status_codes,
 )
-from smsledger.api.schemas import Problem, ValidationProblem
 
 if TYPE_CHECKING:
     from smsledger.bootstrap import Services
@@ -40,24 +40,6 @@ an API key (`sk_<role>_...`) or the operator token. Errors are
 """
 
 
-def _document_problems(schema: dict[str, Any]) -> None:
-    """Every error answer is ``application/problem+json`` with its schema: the routes
-    list their own codes (``errors.problems``); the 422 FastAPI documents by itself, on
-    every route that takes input, as ``application/json``, becomes ours."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Problem, ValidationProblem):
-        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(model_schema.pop("$defs", {}))
-        components[model.__name__] = model_schema
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = errors.problem_response(422)
-
-
 def _document_settings(app: FastAPI, services: Services) -> None:
     """The OpenAPI document states the limits this deployment enforces."""
     standard = app.openapi
@@ -68,7 +50,8 @@ def _document_settings(app: FastAPI, services: Services) -> None:
         if first:
             batch = schema["components"]["schemas"]["BatchCreate"]
             batch["properties"]["recipients"]["maxItems"] = services.settings.max_recipients
-            _document_problems(schema)
+            openapi_extras.document_problems(schema)
+            openapi_extras.document_links(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -214,7 +214,12 @@ class KeyPublic(BaseModel):
 
 
 class TopUpCreate(Input):
-    amount: StrictInt = Field(gt=0, le=MAX_TOP_UP, description="Minor units (öre for SEK).")
+    amount: StrictInt = Field(
+        gt=0,
+        le=MAX_TOP_UP,
+        description="Minor units (öre for SEK), written as a JSON integer: `100.0`, `1e3`, "
+        '`true` and `"100"` are 422.',
+    )
     reference: TopUpReference
 
 
@@ -249,7 +254,10 @@ class BatchCreate(Input):
         description="The text; an illegal character in it is 408 InvalidContent per message."
     )
     validity_period: StrictInt = Field(
-        default=DEFAULT_VALIDITY, ge=MIN_VALIDITY, le=MAX_VALIDITY, description="Seconds."
+        default=DEFAULT_VALIDITY,
+        ge=MIN_VALIDITY,
+        le=MAX_VALIDITY,
+        description='Seconds, a JSON integer (`600.0` and `"600"` are 422).',
     )
     send_at: Time | None = Field(
         default=None, description="When to send, at most a year ahead; past means now."

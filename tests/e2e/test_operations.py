@@ -218,3 +218,18 @@ def test_a_503_for_a_position_not_reached_is_documented_with_retry_after(
     response = spec["paths"]["/v1/messages"]["get"]["responses"]["503"]
     assert "Retry-After" in response["headers"]
     assert "WWW-Authenticate" in spec["paths"]["/v1/messages"]["get"]["responses"]["401"]["headers"]
+
+
+def test_openapi_links_lead_from_an_answer_to_the_requests_it_enables(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    ids = {op["operationId"] for _, _, op in _operations(spec)}
+    opened = spec["paths"]["/v1/accounts"]["post"]["responses"]["201"]["links"]
+    assert opened["TopUp"]["parameters"] == {"account_id": "$response.body#/id"}
+    sent = spec["paths"]["/v1/messages"]["post"]["responses"]["202"]["links"]
+    assert sent["ReadMessage"]["parameters"] == {"message_id": "$response.body#/messages/0/id"}
+    for _, _, operation in _operations(spec):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                assert link["operationId"] in ids

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smsledger.adapters.keys import tokens_equal
 from smsledger.api.errors import ApiError, forbidden, unauthorized
+from smsledger.api.schemas import DIGITS
 from smsledger.application.ledger import Ledger
 from smsledger.bootstrap import Services
 from smsledger.domain.access import Principal, Role
@@ -233,6 +234,7 @@ MinPositionHeader = Annotated[
         le=MAX_POSITION,
         description="Wait (up to 5 s) until the projections have reached this position.",
     ),
+    DIGITS,
 ]
 
 

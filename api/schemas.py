@@ -51,6 +51,21 @@ CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
 # (``100.0``, ``1e3``). Every bound below is far inside what a BIGINT stores.
 StrictInt = Annotated[int, Strict()]
 
+
+def _digits(value: object) -> object:
+    """A query or header integer is ASCII digits: ``int()`` would also take ``1.0`` (as
+    pydantic reads it), ``5_0`` and `` 5``."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        msg = "an integer is written in ASCII digits"
+        raise ValueError(msg)
+    return value
+
+
+DIGITS = BeforeValidator(_digits)
+"""For an integer from a query string or a header, after its ``Query``/``Header``
+(``Annotated[int, Query(ge=1), DIGITS]``: nested in an alias, FastAPI would drop the
+bounds)."""
+
 # A time is an ISO 8601 string with an offset, in the extended format (RFC 3339, with
 # ``T`` or a space): never a number of seconds, nor a string of one, nor a date alone.
 _ISO_TIME = re.compile(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, owned
 from smsledger.api.errors import problems
-from smsledger.api.schemas import MAX_PAGE, Cursor, LedgerPage, Period
+from smsledger.api.schemas import DIGITS, MAX_PAGE, Cursor, LedgerPage, Period
 from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/ledger", tags=["ledger"])
@@ -31,7 +31,7 @@ def read_ledger(
     period: Annotated[
         Period | None, Query(description="YYYY-MM in the account's time zone")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> dict[str, Any]:
     ledger.get_account(owned(caller, account_id))  # 404 for an unknown account

@@ -32,6 +32,7 @@ from smsledger.api.errors import problems, unauthorized
 from smsledger.api.present import batch_public, message_public
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.schemas import (
+    DIGITS,
     MAX_PAGE,
     BatchCreate,
     BatchPublic,
@@ -114,7 +115,7 @@ def list_messages(
     services: ServicesDep,
     caller: Reader,
     batch_id: UUID | None = None,
-    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
+    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599), DIGITS] = None,
     group: Group = None,
     recipient: Annotated[Msisdn | None, Query()] = None,
     created_after: Time | None = None,
@@ -122,7 +123,7 @@ def list_messages(
     account_id: Annotated[
         UUID | None, Query(description="Operator only: one account's messages.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
     cursor: Annotated[Cursor | None, Query()] = None,
 ) -> dict[str, Any]:
     scope = scope_of(caller)

@@ -490,3 +490,18 @@ def test_every_time_the_api_answers_is_rfc3339_utc_with_z(
         == standard["created_at"]
         == answers["list"].json()["items"][0]["created_at"]
     )
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=1.0", "limit=5_0", "limit=%205", "status=2_01", "limit=١٠"]
+)
+def test_a_query_integer_is_ascii_digits(client: TestClient, query: str) -> None:
+    tenant = open_tenant(client)
+    r = client.get(f"/v1/messages?{query}", headers=tenant.as_("sender"))
+    assert r.status_code == 422, (query, r.text)
+    problem_of(r)
+    for bad in ("1_0", "1.0", " 1"):
+        r = client.get(
+            "/v1/messages", headers={**tenant.as_("sender"), "X-Ledger-Min-Position": bad}
+        )
+        assert r.status_code == 422, bad

@@ -73,18 +73,44 @@ def not_found(detail: str = "no such resource") -> ApiError:
     return ApiError(404, detail)
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for a router's error answers (all ``application/problem+json``)."""
-    from smsledger.api.schemas import Problem
+_WHEN: dict[int, str] = {
+    401: "No token, or an unknown or revoked one",
+    403: "The caller's role may not do this",
+    404: "An unknown id, or another account's id (the same answer)",
+    409: "A conflict with the current state",
+    413: "The request body is over the size limit",
+    422: "Malformed input: not JSON, wrong types, values out of range or control characters",
+    503: (
+        "Not now: the database cannot be reached, or the read models did not reach "
+        "X-Ledger-Min-Position within 5 s; retry after Retry-After seconds"
+    ),
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
+}
+PROBLEM_REF = "#/components/schemas/Problem"
+VALIDATION_PROBLEM_REF = "#/components/schemas/ValidationProblem"
 
-    return {
-        status: {
-            "model": Problem,
-            "description": HTTPStatus(status).phrase,
-            "content": {"application/problem+json": {}},
-        }
-        for status in statuses
+
+def problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    """One OpenAPI response: a problem document under ``application/problem+json``."""
+    ref = VALIDATION_PROBLEM_REF if status == 422 else PROBLEM_REF
+    entry: dict[str, Any] = {
+        "description": description or _WHEN.get(status) or HTTPStatus(status).phrase,
+        "content": {"application/problem+json": {"schema": {"$ref": ref}}},
     }
+    if status in _HEADERS:
+        entry["headers"] = _HEADERS[status]
+    return entry
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's error answers for its ``responses=``: exactly the codes it can give.
+
+    A 422 needs no listing: ``api.main`` documents it on every route that takes input
+    (where FastAPI would put its own ``application/json`` one)."""
+    return {status: problem_response(status) for status in statuses}
 
 
 def _slug(status: int) -> str:
@@ -107,6 +133,8 @@ def problem(
     }
     if extra:
         body.update(extra)
+    if status == 422 and "errors" not in body:  # the documented shape of every 422
+        body["errors"] = [{"loc": [], "msg": detail, "type": "invalid_request"}]
     return ProblemResponse(body, status_code=status, headers=dict(headers or {}))
 
 

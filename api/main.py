@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from smsledger.api import errors
+from smsledger.api import openapi as openapi_extras
 from smsledger.api.metrics import Metrics
 from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
@@ -39,9 +40,6 @@ an API key (`sk_<role>_...`) or the operator token. Errors are
 """
 
 
-_AUTHENTICATED_ERRORS = errors.problem_responses(401, 403, 404, 409, 413, 422, 503)
-
-
 def _document_settings(app: FastAPI, services: Services) -> None:
     """The OpenAPI document states the limits this deployment enforces."""
     standard = app.openapi
@@ -52,6 +50,8 @@ def _document_settings(app: FastAPI, services: Services) -> None:
         if first:
             batch = schema["components"]["schemas"]["BatchCreate"]
             batch["properties"]["recipients"]["maxItems"] = services.settings.max_recipients
+            openapi_extras.document_problems(schema)
+            openapi_extras.document_links(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -71,7 +71,8 @@ def create_app(services: Services) -> FastAPI:
     _document_settings(app, services)
     app.state.metrics = Metrics(services)
     errors.install(app)
-    # Routes match in order, one regex each: the hottest reads first.
+    # Routes match in order, one regex each: the hottest reads first. Each route
+    # documents the error codes it can answer itself.
     for module in (
         messages,
         accounts,
@@ -82,9 +83,9 @@ def create_app(services: Services) -> FastAPI:
         ledger,
         invoices,
         reconciliation,
+        status_codes,
+        health,
     ):
-        app.include_router(module.router, responses=_AUTHENTICATED_ERRORS)
-    for module in (status_codes, health):
         app.include_router(module.router)
     # Added last = outermost: the body limit runs before anything reads the body, and
     # every answer (a 413 included) is counted and logged.

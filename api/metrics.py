@@ -5,6 +5,8 @@ Each app has its own registry, so several apps in one process (tests) never coll
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +27,16 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
 class Metrics:
     def __init__(self, services: Services) -> None:
+        # Only a digest of the metrics token is kept here, compared in constant time
+        # (equal-length digests, whatever the length of what a caller sends).
+        secret = services.settings.metrics_token
+        self._token_digest = None if secret is None else _digest(secret.get_secret_value())
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "smsledger_http_requests",
@@ -42,6 +52,11 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(services))
+
+    def accepts(self, token: str) -> bool:
+        """Whether ``token`` is the metrics token (``SMSLEDGER_METRICS_TOKEN``)."""
+        expected = self._token_digest
+        return expected is not None and hmac.compare_digest(_digest(token), expected)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

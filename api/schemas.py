@@ -6,7 +6,8 @@ domain checks its own rules again.
 """
 
 # Runtime annotations on purpose: pydantic reads them.
-from datetime import UTC, datetime
+import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -14,48 +15,160 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
 )
 
-from smsledger.domain.account import MAX_TOP_UP
+from smsledger.domain.account import (
+    MAX_NAME_LENGTH,
+    MAX_TOP_UP,
+    MAX_TOP_UP_REFERENCE_LENGTH,
+)
+from smsledger.domain.errors import InvalidRequestError
+from smsledger.domain.periods import PERIOD_PATTERN, parse_period
 from smsledger.domain.reports import MAX_REPORTS
 from smsledger.domain.sending import (
     DEFAULT_VALIDITY,
+    MAX_RECIPIENT_LENGTH,
     MAX_RECIPIENTS,
+    MAX_REFERENCE_LENGTH,
     MAX_SENDER_LENGTH,
     MAX_VALIDITY,
     MIN_VALIDITY,
 )
+from smsledger.domain.text import LINE_PATTERN, check_line, check_lines
+from smsledger.domain.times import WINDOW, in_window
 
 MAX_BODY_CHARS = 5_000  # far beyond 10 parts (which is 408 per message); more is malformed
 MAX_PAGE = 1_000
+MAX_CURSOR_LENGTH = 512
+CURSOR_PATTERN = "^[A-Za-z0-9_-]*$"
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+# Integers are JSON integers: no boolean (``true`` is not 1 öre), no string, no float
+# (``100.0``, ``1e3``). Every bound below is far inside what a BIGINT stores.
+StrictInt = Annotated[int, Strict()]
 
 
-def _sane_time(value: datetime) -> datetime:
-    """Refuse times no ledger holds: converting year 1 or 9999 across offsets overflows."""
-    try:
-        utc = value.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not EARLIEST <= utc <= LATEST:
-        msg = "time must be between 1970 and 2999, with an offset"
+def _digits(value: object) -> object:
+    """A query or header integer is ASCII digits: ``int()`` would also take ``1.0`` (as
+    pydantic reads it), ``5_0`` and `` 5``."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        msg = "an integer is written in ASCII digits"
         raise ValueError(msg)
     return value
 
 
-Time = Annotated[AwareDatetime, AfterValidator(_sane_time)]
-"""A time with an offset, within the years any ledger holds."""
+DIGITS = BeforeValidator(_digits)
+"""For an integer from a query string or a header, after its ``Query``/``Header``
+(``Annotated[int, Query(ge=1), DIGITS]``: nested in an alias, FastAPI would drop the
+bounds)."""
+
+# A time is an ISO 8601 string with an offset, in the extended format (RFC 3339, with
+# ``T`` or a space): never a number of seconds, nor a string of one, nor a date alone.
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+
+
+def _iso_text(value: object) -> object:
+    if isinstance(value, datetime):  # a Python caller's own instant
+        return value
+    if not isinstance(value, str) or not _ISO_TIME.fullmatch(value):
+        msg = "a time is an ISO 8601 string with an offset, such as 2026-11-02T09:00:00+01:00"
+        raise ValueError(msg)
+    return value
+
+
+def _sane_time(value: datetime) -> datetime:
+    """Refuse times no ledger holds: converting year 1 or 9999 across offsets overflows."""
+    if in_window(value) is None:
+        msg = f"a time must be {WINDOW}"
+        raise ValueError(msg)
+    return value
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_sane_time)]
+"""A time with an offset, within the years any ledger holds (``domain.times``)."""
+
+
+def _domain(check: Any) -> Any:
+    """A domain check as a pydantic validator: its ``InvalidRequestError`` a 422 entry."""
+
+    def validate(value: Any) -> Any:
+        try:
+            check(value)
+        except InvalidRequestError as e:
+            raise ValueError(str(e)) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+def _line(name: str, max_length: int, min_length: int = 1) -> Any:
+    """One line of printable text (``domain.text``), checked by the domain's own rule."""
+    return _domain(lambda v: check_line(v, name, min_length=min_length, max_length=max_length))
+
+
+_LINE_SCHEMA = Field(json_schema_extra={"pattern": LINE_PATTERN})
+"""What ``_line`` lets through, for the OpenAPI document."""
+
 
 PaymentModelName = Literal["balance", "post_invoice"]
 AccountRoleName = Literal["admin", "sender", "support", "finance"]
-Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-Reference = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Msisdn = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Period = Annotated[
+    str,
+    StringConstraints(pattern=PERIOD_PATTERN),
+    _domain(parse_period),
+    Field(description="YYYY-MM (ASCII digits), a year 1970-2999"),
+]
+Reference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REFERENCE_LENGTH),
+    _line("reference", MAX_REFERENCE_LENGTH),
+    _LINE_SCHEMA,
+]
+Msisdn = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_RECIPIENT_LENGTH),
+    _line("msisdn", MAX_RECIPIENT_LENGTH),
+    _LINE_SCHEMA,
+]
+AccountName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    _line("name", MAX_NAME_LENGTH),
+    _LINE_SCHEMA,
+]
+TimeZoneName = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), _line("timezone", 64), _LINE_SCHEMA
+]
+TopUpReference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_TOP_UP_REFERENCE_LENGTH),
+    _line("reference", MAX_TOP_UP_REFERENCE_LENGTH),
+    _LINE_SCHEMA,
+]
+SenderName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_SENDER_LENGTH),
+    _line("sender", MAX_SENDER_LENGTH, min_length=0),
+    _LINE_SCHEMA,
+]
+Recipient = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_RECIPIENT_LENGTH), _LINE_SCHEMA
+]
+"""A recipient as given; the list is checked as a whole (``Recipients``), in one scan."""
+Recipients = Annotated[
+    list[Recipient],
+    Field(min_length=1, max_length=MAX_RECIPIENTS),
+    _domain(lambda v: check_lines(v, "recipient", max_length=MAX_RECIPIENT_LENGTH)),
+]
+Cursor = Annotated[str, StringConstraints(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
 
 
 class Input(BaseModel):
@@ -82,10 +195,10 @@ class StatusCodePublic(StatusPublic):
 
 
 class AccountCreate(Input):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    name: AccountName
     payment_model: PaymentModelName
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "SEK"
-    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Stockholm"
+    timezone: TimeZoneName = "Europe/Stockholm"
 
 
 class AccountPublic(BaseModel):
@@ -116,8 +229,13 @@ class KeyPublic(BaseModel):
 
 
 class TopUpCreate(Input):
-    amount: int = Field(gt=0, le=MAX_TOP_UP, description="Minor units (öre for SEK).")
-    reference: Reference
+    amount: StrictInt = Field(
+        gt=0,
+        le=MAX_TOP_UP,
+        description="Minor units (öre for SEK), written as a JSON integer: `100.0`, `1e3`, "
+        '`true` and `"100"` are 422.',
+    )
+    reference: TopUpReference
 
 
 class TopUpPublic(BaseModel):
@@ -145,11 +263,16 @@ class BlocklistPublic(BaseModel):
 
 
 class BatchCreate(Input):
-    sender: Annotated[str, StringConstraints(max_length=MAX_SENDER_LENGTH)]
-    recipients: list[Msisdn] = Field(min_length=1, max_length=MAX_RECIPIENTS)
-    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
-    validity_period: int = Field(
-        default=DEFAULT_VALIDITY, ge=MIN_VALIDITY, le=MAX_VALIDITY, description="Seconds."
+    sender: SenderName
+    recipients: Recipients
+    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)] = Field(
+        description="The text; an illegal character in it is 408 InvalidContent per message."
+    )
+    validity_period: StrictInt = Field(
+        default=DEFAULT_VALIDITY,
+        ge=MIN_VALIDITY,
+        le=MAX_VALIDITY,
+        description='Seconds, a JSON integer (`600.0` and `"600"` are 422).',
     )
     send_at: Time | None = Field(
         default=None, description="When to send, at most a year ahead; past means now."
@@ -313,9 +436,26 @@ class HealthPublic(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details: every error answer has this shape."""
+    """RFC 9457 problem details: every error answer has this shape, as
+    ``application/problem+json``."""
 
-    type: str
-    title: str
-    status: int
-    detail: str
+    type: str = Field(description="A URI naming the kind of problem")
+    title: str = Field(description="The HTTP status phrase")
+    status: int = Field(description="The HTTP status code, repeated")
+    detail: str = Field(description="What went wrong, for a person")
+
+
+class ValidationIssue(BaseModel):
+    """One thing wrong with a request."""
+
+    loc: list[str] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then the field (and index)"
+    )
+    msg: str = Field(description="What is wrong with it")
+    type: str = Field(description="A stable code for the kind of error, e.g. `int_type`")
+
+
+class ValidationProblem(Problem):
+    """A 422: the problem, and every thing wrong with the request (up to 50)."""
+
+    errors: list[ValidationIssue]

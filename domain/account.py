@@ -17,6 +17,7 @@ from smsledger.domain.errors import (
     TopUpConflictError,
 )
 from smsledger.domain.periods import period_bounds
+from smsledger.domain.text import check_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,6 +29,18 @@ ChargedTo = Literal["balance", "invoice"]
 BlockSource = Literal["manual", "stop", "unsubscribe_link"]
 PAYMENT_MODELS: tuple[PaymentModel, ...] = ("balance", "post_invoice")
 MAX_TOP_UP = 10**12  # minor units; an absurd amount is a typo, not a top-up
+MAX_NAME_LENGTH = 200
+MAX_TOP_UP_REFERENCE_LENGTH = 200
+MAX_KEYWORD_LENGTH = 100
+MAX_KEYWORDS = 1_000
+MAX_MSISDN_LENGTH = 16  # "+" and E.164's 15 digits
+
+
+def check_account_name(name: object) -> str:
+    """An account's name, stripped: 1-200 characters of one printable line."""
+    if isinstance(name, str):
+        name = name.strip()
+    return check_line(name, "name", max_length=MAX_NAME_LENGTH)
 
 
 def check_payment_model(model: object) -> PaymentModel:
@@ -72,9 +85,7 @@ class Account(Aggregate):
         if type(amount) is not int or amount <= 0 or amount > MAX_TOP_UP:
             msg = f"top-up amount must be a positive integer of minor units, got {amount!r}"
             raise InvalidRequestError(msg)
-        if not reference or len(reference) > 200:
-            msg = "top-up reference must be 1-200 characters"
-            raise InvalidRequestError(msg)
+        check_line(reference, "top-up reference", max_length=MAX_TOP_UP_REFERENCE_LENGTH)
         if self.payment_model == "post_invoice":
             msg = "a post-invoiced account has no top-up"
             raise ConflictError(msg)
@@ -196,6 +207,11 @@ class Account(Aggregate):
         self.us_campaign = True
 
     def set_banned_keywords(self, keywords: Sequence[str], timestamp: datetime) -> None:
+        if isinstance(keywords, str) or len(keywords) > MAX_KEYWORDS:
+            msg = f"keywords must be a list of at most {MAX_KEYWORDS} words"
+            raise InvalidRequestError(msg)
+        for keyword in keywords:
+            check_line(keyword, "keyword", min_length=0, max_length=MAX_KEYWORD_LENGTH)
         cleaned = sorted({k.strip().lower() for k in keywords if k.strip()})
         if cleaned != self.banned_keywords:
             self._keywords_set(cleaned, timestamp)
@@ -211,6 +227,7 @@ class Account(Aggregate):
 
     def block_number(self, msisdn: str, source: BlockSource, timestamp: datetime) -> bool:
         """Put a normalised number on the block list; ``False`` if already there."""
+        check_line(msisdn, "msisdn", max_length=MAX_MSISDN_LENGTH)
         if msisdn in self.blocked:
             return False
         self._number_blocked(msisdn, source, timestamp)

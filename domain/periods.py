@@ -8,8 +8,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from smsledger.domain.errors import InvalidRequestError
+from smsledger.domain.times import EARLIEST_YEAR, LATEST_YEAR
 
-_PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only (``\d`` would take full-width and other scripts' digits), and the
+# whole string (``$`` would let a trailing newline through).
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
+PERIOD_PATTERN = "^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"
+"""What ``parse_period`` takes, years included, as a JSON Schema pattern (OpenAPI)."""
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 
 
@@ -39,13 +44,19 @@ def period_of(at: datetime, timezone: str) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-def parse_period(period: str) -> tuple[int, int]:
-    """``'2026-11'`` → ``(2026, 11)``; ``InvalidRequestError`` if malformed."""
-    m = _PERIOD.match(period)
+def parse_period(period: object) -> tuple[int, int]:
+    """``'2026-11'`` → ``(2026, 11)``; ``InvalidRequestError`` if malformed or outside
+    the years a ledger holds (1970-2999, ``smsledger.domain.times``)."""
+    m = _PERIOD.fullmatch(period) if isinstance(period, str) else None
     if not m:
-        msg = f"period must be YYYY-MM, got {period!r}"
+        shown = repr(period) if isinstance(period, str) and len(period) <= 24 else "that"
+        msg = f"period must be YYYY-MM in ASCII digits, got {shown}"
         raise InvalidRequestError(msg)
-    return int(m.group(1)), int(m.group(2))
+    year = int(m.group(1))
+    if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+        msg = f"period must be in the years {EARLIEST_YEAR}-{LATEST_YEAR}, got {period}"
+        raise InvalidRequestError(msg)
+    return year, int(m.group(2))
 
 
 def period_bounds(period: str, timezone: str) -> tuple[datetime, datetime]:

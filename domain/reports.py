@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+from smsledger.domain.times import in_window
 
 MAX_REPORTS = 10_000
 """The most reports one batch may carry."""
@@ -32,7 +34,8 @@ def parse_report(report: object) -> IncomingReport | None:
     """A well-formed report, or ``None`` if it is malformed (an ``invalid`` outcome).
 
     Malformed: no UUID ``message_id``; a ``status_code`` that is not an integer; an
-    ``at`` missing, unparseable or without an offset; a ``raw`` that is not JSON. An
+    ``at`` missing, unparseable, without an offset or outside the years a ledger holds
+    (``smsledger.domain.times``); a ``raw`` that is not JSON. An
     integer code outside the status table is well formed: it reads 599 Unknown.
     """
     if not isinstance(report, dict):
@@ -62,10 +65,9 @@ def _aware(value: object) -> datetime | None:
             value = datetime.fromisoformat(value)
         except ValueError:
             return None
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        return None
-    # One instant, one spelling: the duplicate check compares carrier times as text.
-    return value.astimezone(UTC)
+    # One instant, one spelling (UTC): the duplicate check compares carrier times as
+    # text. A time near year 1 or 9999 overflows on the way: ``invalid``, like any other.
+    return in_window(value)
 
 
 def _plain(value: object) -> object:

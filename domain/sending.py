@@ -11,7 +11,6 @@ transaction by the application. No I/O, no clock: ``now`` is passed in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from smsledger.domain.addressing import validate_sender
@@ -21,9 +20,12 @@ from smsledger.domain.message import Message
 from smsledger.domain.rules import check_content, check_recipient
 from smsledger.domain.segments import segment
 from smsledger.domain.status import INSUFFICIENT_FUNDS
+from smsledger.domain.text import check_line, check_lines, has_surrogate
+from smsledger.domain.times import check_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
     from uuid import UUID
 
     from smsledger.domain.account import Account
@@ -68,31 +70,33 @@ def check_send_request(
     """``InvalidRequestError`` (422) for a request no message can be made of.
 
     Types are strict (a boolean is not a validity period); a rule a single recipient
-    breaks is not checked here: that recipient becomes a rejected message.
+    breaks is not checked here: that recipient becomes a rejected message. A control
+    character in the sender, a recipient or the reference is no character any of them
+    can have (``smsledger.domain.text``): the request is malformed, and nothing of it is
+    stored. The body keeps its own rule (408 per message), except for a lone surrogate,
+    which no store can hold.
     """
     if not isinstance(sender, str) or len(sender) > MAX_SENDER_LENGTH:
         msg = f"sender must be a string of at most {MAX_SENDER_LENGTH} characters"
         raise InvalidRequestError(msg)
+    check_line(sender, "sender", min_length=0, max_length=MAX_SENDER_LENGTH)
     if not isinstance(body, str):
         msg = "body must be a string"
+        raise InvalidRequestError(msg)
+    if has_surrogate(body):
+        msg = "body holds a lone surrogate, which is not text"
         raise InvalidRequestError(msg)
     if not isinstance(recipients, list | tuple) or not 1 <= len(recipients) <= max_recipients:
         msg = f"recipients must be a list of 1 to {max_recipients} numbers"
         raise InvalidRequestError(msg)
-    if not all(isinstance(r, str) and len(r) <= MAX_RECIPIENT_LENGTH for r in recipients):
-        msg = f"every recipient must be a string of at most {MAX_RECIPIENT_LENGTH} characters"
-        raise InvalidRequestError(msg)
+    check_lines(recipients, "recipient", min_length=0, max_length=MAX_RECIPIENT_LENGTH)
     if type(validity_period) is not int or not MIN_VALIDITY <= validity_period <= MAX_VALIDITY:
         msg = f"validity_period must be {MIN_VALIDITY}-{MAX_VALIDITY} seconds"
         raise InvalidRequestError(msg)
-    if send_at is not None and (not isinstance(send_at, datetime) or send_at.tzinfo is None):
-        msg = "send_at must be a time with an offset"
-        raise InvalidRequestError(msg)
-    if reference is not None and (
-        not isinstance(reference, str) or not 1 <= len(reference) <= MAX_REFERENCE_LENGTH
-    ):
-        msg = f"reference must be 1-{MAX_REFERENCE_LENGTH} characters"
-        raise InvalidRequestError(msg)
+    if send_at is not None:
+        check_time(send_at, "send_at")
+    if reference is not None:
+        check_line(reference, "reference", max_length=MAX_REFERENCE_LENGTH)
 
 
 def accept_batch(

@@ -15,6 +15,7 @@ from smsledger.domain.account import Account
 from smsledger.domain.errors import AccountNotFoundError, MessageNotFoundError
 from smsledger.domain.message import Message
 from smsledger.domain.status import REFUNDED, STATUS_CODES
+from smsledger.domain.times import utc_text
 from smsledger.projections.events import account_of
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ _HIDDEN = frozenset({"originator_id", "originator_version", "timestamp", "origin
 def _json_safe(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime):  # one format for every time an answer holds
+        return utc_text(value)
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

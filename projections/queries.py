@@ -40,6 +40,8 @@ from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
 from smsledger.domain.status import STATUS_CODES, Group
+from smsledger.domain.text import check_line
+from smsledger.domain.times import check_time, in_window
 from smsledger.projections import all_projections, store_for
 from smsledger.projections.events import EventLog, account_of
 from smsledger.projections.history import balance_as_of, message_history
@@ -141,7 +143,24 @@ def _encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
 
 
+_NOT_OURS = "cursor is not one this API gave out"
+MAX_CURSOR_LENGTH = 512
+_CURSOR_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_SEQ_MAX = 2**63 - 1  # what both databases store in a BIGINT
+
+
 def _decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
+    """The parts of a cursor we gave out; ``InvalidRequestError`` for anything else.
+
+    Strict base64url (``urlsafe_b64decode`` would skip foreign characters), the exact
+    shape, and every number a sequence we could have stored: a forged 2**63 would
+    overflow SQLite's integers on the way in."""
+    if (
+        not isinstance(cursor, str)
+        or len(cursor) > MAX_CURSOR_LENGTH
+        or not _CURSOR_ALPHABET.issuperset(cursor)
+    ):
+        raise InvalidRequestError(_NOT_OURS)
     try:
         parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError):
@@ -150,10 +169,21 @@ def _decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
         not isinstance(parts, list)
         or len(parts) != len(shape)
         or not all(type(p) is t for p, t in zip(parts, shape, strict=True))
+        or not all(0 <= p <= _SEQ_MAX for p in parts if type(p) is int)
     ):
-        msg = "cursor is not one this API gave out"
-        raise InvalidRequestError(msg)
+        raise InvalidRequestError(_NOT_OURS)
     return parts
+
+
+def _cursor_time(text: str) -> datetime:
+    """A cursor's time: the ISO text we wrote, an aware instant inside the window."""
+    try:
+        at = in_window(datetime.fromisoformat(text))
+    except ValueError:
+        at = None
+    if at is None:
+        raise InvalidRequestError(_NOT_OURS)
+    return at
 
 
 def _check_limit(limit: int) -> int:
@@ -164,10 +194,7 @@ def _check_limit(limit: int) -> int:
 
 
 def _aware(value: Any, name: str) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        msg = f"{name} must be a time with an offset"
-        raise InvalidRequestError(msg)
-    return value
+    return check_time(value, name)
 
 
 class Queries:
@@ -246,11 +273,7 @@ class Queries:
             args.append(s.time(_aware(f["created_before"], "created_before")))
         if cursor:
             at, seq = _decode_cursor(cursor, (str, int))
-            try:
-                after = datetime.fromisoformat(at)
-            except ValueError:
-                msg = "cursor is not one this API gave out"
-                raise InvalidRequestError(msg) from None
+            after = _cursor_time(at)
             where.append(f"(created_at > {ph} OR (created_at = {ph} AND seq > {ph}))")
             args.extend([s.time(after), s.time(after), seq])
         query = f"SELECT {MESSAGE_COLUMNS} FROM view_messages"
@@ -269,6 +292,9 @@ class Queries:
 
     @staticmethod
     def _recipient(raw: str) -> str:
+        # No message holds a control character (``domain.text``), and PostgreSQL would
+        # refuse a NUL in the parameter itself.
+        check_line(raw, "recipient", max_length=64)
         try:
             return normalise_msisdn(raw)
         except SmsLedgerError:

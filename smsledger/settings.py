@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from smsledger.domain.sending import MAX_RECIPIENTS
@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     operator_token: str | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token that reads /metrics only (for a scraper); never logged.",
+    )
     gateway: Literal["simulator", "none"] = "simulator"
     workers: Literal["inprocess", "none"] = "inprocess"
 

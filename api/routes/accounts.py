@@ -5,7 +5,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from smsledger.api.deps import LedgerDep, ServicesDep, allow, answer_position, owned
+from smsledger.api.deps import (
+    AuthFirstRoute,
+    LedgerDep,
+    ServicesDep,
+    allow,
+    answer_position,
+    owned,
+)
+from smsledger.api.errors import problems
 from smsledger.api.present import account_public
 from smsledger.api.schemas import (
     AccountCreate,
@@ -17,14 +25,19 @@ from smsledger.api.schemas import (
 )
 from smsledger.domain.access import Principal
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"], route_class=AuthFirstRoute)
 
 Operator = Annotated[Principal, allow("operator")]
 OperatorOrAdmin = Annotated[Principal, allow("operator", "admin")]
 AnyAccountReader = Annotated[Principal, allow("operator", "admin", "sender", "support", "finance")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AccountCreated)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AccountCreated,
+    responses=problems(401, 403, 413, 503),
+)
 def open_account(
     body: AccountCreate, services: ServicesDep, response: Response, _: Operator
 ) -> dict[str, object]:
@@ -38,14 +51,18 @@ def open_account(
     return {**account_public(account), "admin_key": key.key}
 
 
-@router.get("/{account_id}", response_model=AccountPublic)
+@router.get("/{account_id}", response_model=AccountPublic, responses=problems(401, 403, 404, 503))
 def read_account(
     account_id: UUID, ledger: LedgerDep, caller: AnyAccountReader
 ) -> dict[str, object]:
     return account_public(ledger.get_account(owned(caller, account_id)))
 
 
-@router.put("/{account_id}/payment-model", response_model=AccountPublic)
+@router.put(
+    "/{account_id}/payment-model",
+    response_model=AccountPublic,
+    responses=problems(401, 403, 404, 409, 413, 503),
+)
 def change_payment_model(
     account_id: UUID,
     body: PaymentModelUpdate,
@@ -62,7 +79,10 @@ def change_payment_model(
     "/{account_id}/top-ups",
     status_code=status.HTTP_201_CREATED,
     response_model=TopUpPublic,
-    responses={200: {"model": TopUpPublic, "description": "The same reference again: no credit"}},
+    responses={
+        200: {"model": TopUpPublic, "description": "The same reference again: no credit"},
+        **problems(401, 403, 404, 409, 413, 503),
+    },
 )
 def top_up(
     account_id: UUID, body: TopUpCreate, ledger: LedgerDep, response: Response, _: Operator

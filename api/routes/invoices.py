@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response
 
 from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
+from smsledger.api.errors import problems
 from smsledger.api.schemas import InvoicePublic, Period
 from smsledger.domain.access import Principal
 from smsledger.domain.periods import parse_period
@@ -17,7 +18,12 @@ Issuer = Annotated[Principal, allow("operator", "finance")]
 PeriodPath = Annotated[Period, Path(description="YYYY-MM")]
 
 
-@router.get("/{period}", response_model=InvoicePublic, dependencies=[MinPosition])
+@router.get(
+    "/{period}",
+    response_model=InvoicePublic,
+    dependencies=[MinPosition],
+    responses=problems(401, 403, 404, 503),
+)
 def read_invoice(
     account_id: UUID,
     period: PeriodPath,
@@ -29,7 +35,9 @@ def read_invoice(
     return services.queries.invoice(account_id, period)
 
 
-@router.post("/{period}/issue", response_model=InvoicePublic)
+@router.post(
+    "/{period}/issue", response_model=InvoicePublic, responses=problems(401, 403, 404, 409, 503)
+)
 def issue_invoice(
     account_id: UUID,
     period: PeriodPath,

@@ -5,17 +5,24 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 
-from smsledger.api.deps import ServicesDep, allow, answer_position, owned
-from smsledger.api.errors import not_found
+from smsledger.api.deps import AuthFirstRoute, ServicesDep, allow, answer_position, owned
+from smsledger.api.errors import not_found, problems
 from smsledger.api.schemas import KeyCreate, KeyPublic
 from smsledger.domain.access import Principal
 
-router = APIRouter(prefix="/v1/accounts/{account_id}/keys", tags=["keys"])
+router = APIRouter(
+    prefix="/v1/accounts/{account_id}/keys", tags=["keys"], route_class=AuthFirstRoute
+)
 
 OperatorOrAdmin = Annotated[Principal, allow("operator", "admin")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=KeyPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyPublic,
+    responses=problems(401, 403, 404, 413, 503),
+)
 def issue_key(
     account_id: UUID,
     body: KeyCreate,
@@ -30,7 +37,12 @@ def issue_key(
     return {"id": key.id, "role": key.role, "key": key.key}
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problems(401, 403, 404, 503),
+)
 def revoke_key(
     account_id: UUID,
     key_id: UUID,

@@ -6,7 +6,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, owned
-from smsledger.api.schemas import MAX_PAGE, LedgerPage, Period
+from smsledger.api.errors import problems
+from smsledger.api.schemas import DIGITS, MAX_PAGE, Cursor, LedgerPage, Period
 from smsledger.domain.access import Principal
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/ledger", tags=["ledger"])
@@ -16,7 +17,11 @@ Reader = Annotated[Principal, allow("finance", "admin", "operator")]
 
 # ``message_id`` and ``reference`` appear only on the entries that have them.
 @router.get(
-    "", response_model=LedgerPage, response_model_exclude_unset=True, dependencies=[MinPosition]
+    "",
+    response_model=LedgerPage,
+    response_model_exclude_unset=True,
+    dependencies=[MinPosition],
+    responses=problems(401, 403, 404, 503),
 )
 def read_ledger(
     account_id: UUID,
@@ -26,8 +31,8 @@ def read_ledger(
     period: Annotated[
         Period | None, Query(description="YYYY-MM in the account's time zone")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
+    cursor: Annotated[Cursor | None, Query()] = None,
 ) -> dict[str, Any]:
     ledger.get_account(owned(caller, account_id))  # 404 for an unknown account
     entries, next_cursor = services.queries.ledger(account_id, period, limit, cursor)

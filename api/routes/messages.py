@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from smsledger.adapters.keys import lookup_hash
 from smsledger.api.deps import (
+    AuthFirstRoute,
     Credentials,
     MinPosition,
     MinPositionHeader,
@@ -27,23 +28,26 @@ from smsledger.api.deps import (
     services_of,
     wait_for,
 )
-from smsledger.api.errors import unauthorized
+from smsledger.api.errors import problems, unauthorized
 from smsledger.api.present import batch_public, message_public
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.schemas import (
+    DIGITS,
     MAX_PAGE,
     BatchCreate,
     BatchPublic,
+    Cursor,
     HistoryPublic,
     MessagePage,
     MessagePublic,
+    Msisdn,
     Time,
 )
 from smsledger.bootstrap import Services
 from smsledger.domain.access import Principal, Role
 from smsledger.domain.errors import InvalidRequestError, MessageNotFoundError
 
-router = APIRouter(prefix="/v1/messages", tags=["messages"])
+router = APIRouter(prefix="/v1/messages", tags=["messages"], route_class=AuthFirstRoute)
 
 Sender = Annotated[Principal, allow("sender", "admin")]
 READERS: tuple[Role, ...] = ("sender", "admin", "support", "operator")
@@ -70,7 +74,12 @@ def check_recipient_count(recipients: list[str], limit: int) -> None:
         )
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=BatchPublic)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchPublic,
+    responses=problems(401, 403, 409, 413, 503),
+)
 def send_batch(
     body: BatchCreate, services: ServicesDep, response: Response, caller: Sender
 ) -> dict[str, Any]:
@@ -96,21 +105,26 @@ def send_batch(
     return batch_public(receipt)
 
 
-@router.get("", response_model=MessagePage, dependencies=[MinPosition])
+@router.get(
+    "",
+    response_model=MessagePage,
+    dependencies=[MinPosition],
+    responses=problems(401, 403, 503),
+)
 def list_messages(
     services: ServicesDep,
     caller: Reader,
     batch_id: UUID | None = None,
-    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599)] = None,
+    status_code: Annotated[int | None, Query(alias="status", ge=100, le=599), DIGITS] = None,
     group: Group = None,
-    recipient: Annotated[str | None, Query(max_length=64)] = None,
+    recipient: Annotated[Msisdn | None, Query()] = None,
     created_after: Time | None = None,
     created_before: Time | None = None,
     account_id: Annotated[
         UUID | None, Query(description="Operator only: one account's messages.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
+    cursor: Annotated[Cursor | None, Query()] = None,
 ) -> dict[str, Any]:
     scope = scope_of(caller)
     if scope is not None:
@@ -204,12 +218,19 @@ router.add_api_route(
     read_message,
     methods=["GET"],
     response_model=None,
-    responses={200: {"model": MessagePublic, "description": "The message"}},
+    responses={
+        200: {"model": MessagePublic, "description": "The message"},
+        **problems(401, 403, 404, 503),
+    },
     route_class_override=_MessageReadRoute,
 )
 
 
-@router.get("/{message_id}/history", response_model=HistoryPublic)
+@router.get(
+    "/{message_id}/history",
+    response_model=HistoryPublic,
+    responses=problems(401, 403, 404, 503),
+)
 def message_history(
     message_id: UUID,
     services: ServicesDep,
@@ -222,7 +243,11 @@ def message_history(
     return services.queries.history(message_id, as_of, scope_of(caller))
 
 
-@router.post("/{message_id}/cancel", response_model=MessagePublic)
+@router.post(
+    "/{message_id}/cancel",
+    response_model=MessagePublic,
+    responses=problems(401, 403, 404, 409, 503),
+)
 def cancel_message(
     message_id: UUID, services: ServicesDep, response: Response, caller: Sender
 ) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, owned
+from smsledger.api.errors import problems
 from smsledger.api.schemas import Period, ReconciliationPublic
 from smsledger.domain.access import Principal
 
@@ -19,6 +20,7 @@ Reader = Annotated[Principal, allow("operator", "finance")]
     response_model=ReconciliationPublic,
     response_model_exclude_unset=True,  # a discrepancy's message_id only where it has one
     dependencies=[MinPosition],
+    responses=problems(401, 403, 404, 503),
 )
 def reconcile(
     services: ServicesDep,

@@ -16,7 +16,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
-from smsledger.domain.account import Account, PaymentModel, check_payment_model
+from smsledger.domain.account import (
+    Account,
+    PaymentModel,
+    check_account_name,
+    check_payment_model,
+)
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
 from smsledger.domain.errors import (
@@ -203,15 +208,13 @@ class Ledger(Application[UUID]):
         currency: str = "SEK",
         timezone: str = DEFAULT_TIMEZONE,
     ) -> Written[Account]:
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            msg = "name must be 1-200 characters"
-            raise InvalidRequestError(msg)
+        name = check_account_name(name)
         check_currency(currency)
         if currency not in self.price_lists:
             msg = f"no price list for {currency}; available: {', '.join(sorted(self.price_lists))}"
             raise InvalidRequestError(msg)
         account = Account(
-            name=name.strip(),
+            name=name,
             payment_model=check_payment_model(payment_model),
             currency=currency,
             timezone=check_timezone(timezone),

@@ -80,6 +80,10 @@ def check_startup(settings: Settings, database: Database) -> None:
     if token is not None and len(token) < MIN_OPERATOR_TOKEN_LENGTH:
         msg = f"SMSLEDGER_OPERATOR_TOKEN must be at least {MIN_OPERATOR_TOKEN_LENGTH} characters"
         raise StartupError(msg)
+    metrics = settings.metrics_token
+    if metrics is not None and len(metrics.get_secret_value()) < MIN_OPERATOR_TOKEN_LENGTH:
+        msg = f"SMSLEDGER_METRICS_TOKEN must be at least {MIN_OPERATOR_TOKEN_LENGTH} characters"
+        raise StartupError(msg)
 
 
 def ensure_operator_token(services: Services, out: TextIO) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smsledger.domain.status import STATUS_CODES
 from tests.e2e.conftest import OPERATOR, open_tenant, problem_of
@@ -48,7 +48,7 @@ def test_healthz(client: TestClient, services: Services) -> None:
 def test_metrics_in_prometheus_format(client: TestClient) -> None:
     open_tenant(client)
     client.get("/v1/status-codes")
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=OPERATOR)
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     text = r.text
@@ -151,3 +151,85 @@ def test_operator_token_is_compared_exactly(client: TestClient) -> None:
     )
     assert client.post("/v1/gateway-keys", headers={"Authorization": token[:-1]}).status_code == 401
     assert client.post("/v1/gateway-keys", headers=OPERATOR).status_code == 201
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            yield method.upper(), path, operation
+
+
+def test_openapi_documents_every_error_as_a_problem_document(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's own 422 shape, never sent
+    problem = schemas["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail"}
+    validation = schemas["ValidationProblem"]
+    assert "errors" in validation["required"]
+    issue = validation["properties"]["errors"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert set(schemas[issue]["properties"]) == {"loc", "msg", "type"}
+    for method, path, operation in _operations(spec):
+        for code, response in operation["responses"].items():
+            if int(code) < 400 or path == "/healthz":
+                continue
+            # Under the media type the server sends, with its schema; nothing under JSON.
+            assert set(response["content"]) == {"application/problem+json"}, (method, path, code)
+            ref = response["content"]["application/problem+json"]["schema"]["$ref"]
+            wanted = "ValidationProblem" if code == "422" else "Problem"
+            assert ref == f"#/components/schemas/{wanted}", (method, path, code)
+
+
+def test_openapi_lists_only_the_codes_each_route_can_answer(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    codes = {
+        (method, path): {int(c) for c in op["responses"] if int(c) >= 400}
+        for method, path, op in _operations(spec)
+    }
+    assert codes[("GET", "/v1/status-codes")] == set()
+    assert codes[("GET", "/healthz")] == {503}
+    assert codes[("GET", "/metrics")] == {401, 403, 503}
+    # Nothing to look up, no input, no state: no 404, no 422, no 409.
+    assert codes[("POST", "/v1/gateway-keys")] == {401, 403, 503}
+    # A list finds nothing rather than 404, and changes nothing.
+    assert codes[("GET", "/v1/messages")] == {401, 403, 422, 503}
+    assert codes[("GET", "/v1/messages/{message_id}")] == {401, 403, 404, 422, 503}
+    assert codes[("POST", "/v1/accounts/{account_id}/top-ups")] == {
+        401,
+        403,
+        404,
+        409,
+        413,
+        422,
+        503,
+    }
+    assert codes[("POST", "/v1/messages/{message_id}/cancel")] == {401, 403, 404, 409, 422, 503}
+    # Only a route that takes a body can be sent one too large.
+    for (method, path), found in codes.items():
+        has_body = "requestBody" in spec["paths"][path][method.lower()]
+        assert (413 in found) == has_body, (method, path)
+    assert len({frozenset(c) for c in codes.values()}) > 5
+
+
+def test_a_503_for_a_position_not_reached_is_documented_with_retry_after(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    response = spec["paths"]["/v1/messages"]["get"]["responses"]["503"]
+    assert "Retry-After" in response["headers"]
+    assert "WWW-Authenticate" in spec["paths"]["/v1/messages"]["get"]["responses"]["401"]["headers"]
+
+
+def test_openapi_links_lead_from_an_answer_to_the_requests_it_enables(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    ids = {op["operationId"] for _, _, op in _operations(spec)}
+    opened = spec["paths"]["/v1/accounts"]["post"]["responses"]["201"]["links"]
+    assert opened["TopUp"]["parameters"] == {"account_id": "$response.body#/id"}
+    sent = spec["paths"]["/v1/messages"]["post"]["responses"]["202"]["links"]
+    assert sent["ReadMessage"]["parameters"] == {"message_id": "$response.body#/messages/0/id"}
+    for _, _, operation in _operations(spec):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                assert link["operationId"] in ids

@@ -255,7 +255,7 @@ def test_metrics_count_messages_by_status(client: TestClient, services: Services
     tenant = open_tenant(client, top_up=100_000)
     send(client, tenant, [*NUMBERS, "12"])
     catch_up(services)
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=OPERATOR).text
     assert 'smsledger_messages{name="Funded",status="103"} 3.0' in text
     assert 'smsledger_messages{name="InvalidRecipient",status="409"} 1.0' in text
     for projection in services.runner.projections:

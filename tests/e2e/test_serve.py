@@ -37,7 +37,10 @@ def test_zero_config_prints_a_token_once_and_it_survives_a_restart(tmp_path: Pat
             second.url + "/v1/gateway-keys", headers={"Authorization": f"Bearer {token}"}
         )
         assert r.status_code == 201
-        assert httpx.get(second.url + "/metrics").status_code == 200
+        # The printed token is the operator's, kept hashed: it reads /metrics too.
+        metrics = httpx.get(second.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert metrics.status_code == 200
+        assert httpx.get(second.url + "/metrics").status_code == 401
 
 
 def _refusal(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

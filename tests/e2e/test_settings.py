@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
 from fastapi.testclient import TestClient
 
 from smsledger.api.main import create_app
-from smsledger.bootstrap import build
+from smsledger.bootstrap import StartupError, build
+from smsledger.entrypoints.server import check_startup
 from smsledger.settings import Settings
-from tests.e2e.conftest import OPERATOR_TOKEN, open_tenant, problem_of
+from tests.e2e.conftest import OPERATOR_TOKEN, bearer, open_tenant, problem_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,3 +60,57 @@ def test_the_price_list_and_the_recipient_limit_come_from_the_settings(
             assert schema["properties"]["recipients"]["maxItems"] == 3
     finally:
         services.close()
+
+
+METRICS_TOKEN = "metrics-scraper-token-0123456789"
+
+
+def test_metrics_need_the_operator_or_the_metrics_token(
+    database: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        operator_token=OPERATOR_TOKEN, gateway="none", workers="none", metrics_token=METRICS_TOKEN
+    )
+    # The token never shows in the settings' text (a log line, a traceback).
+    assert METRICS_TOKEN not in repr(settings)
+    assert METRICS_TOKEN not in str(settings)
+    services = build(settings, database=database, clock=clock)
+    try:
+        with TestClient(create_app(services)) as client:
+            tenant = open_tenant(client)
+            for headers in (
+                {},
+                bearer("nope"),
+                bearer(METRICS_TOKEN + "x"),
+                bearer(METRICS_TOKEN[:-1]),
+            ):
+                r = client.get("/metrics", headers=headers)
+                assert r.status_code == 401, headers
+                assert r.headers["WWW-Authenticate"] == "Bearer"
+                problem_of(r)
+            # An account's key is known, and not allowed: platform-wide counts are no
+            # tenant's business.
+            for role in ("admin", "finance", "support"):
+                r = client.get("/metrics", headers=tenant.as_(role))
+                assert r.status_code == 403
+                problem_of(r)
+            for token in (METRICS_TOKEN, OPERATOR_TOKEN):
+                r = client.get("/metrics", headers=bearer(token))
+                assert r.status_code == 200
+                assert "smsledger_http_requests_total" in r.text
+            # The metrics token opens nothing else.
+            assert (
+                client.get(f"/v1/accounts/{tenant.id}", headers=bearer(METRICS_TOKEN)).status_code
+                == 401
+            )
+            # Health stays open to anyone.
+            assert client.get("/healthz").status_code == 200
+    finally:
+        services.close()
+    assert METRICS_TOKEN not in caplog.text
+
+
+def test_a_short_metrics_token_refuses_to_start(database: Database) -> None:
+    settings = Settings(operator_token=OPERATOR_TOKEN, metrics_token="short")
+    with pytest.raises(StartupError, match="SMSLEDGER_METRICS_TOKEN"):
+        check_startup(settings, database)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from smsledger.domain.errors import InvalidRequestError
-from smsledger.domain.periods import next_period, period_bounds, period_of
+from smsledger.domain.periods import next_period, parse_period, period_bounds, period_of
 
 
 def test_late_utc_evening_on_the_last_day_belongs_to_next_month_in_stockholm() -> None:
@@ -36,3 +36,19 @@ def test_next_period_rolls_the_year() -> None:
 def test_malformed_period_is_rejected(bad: str) -> None:
     with pytest.raises(InvalidRequestError):
         period_bounds(bad, "Europe/Stockholm")
+
+
+@pytest.mark.parametrize(
+    "period", ["0000-01", "9999-12", "1969-12", "3000-01", "１２３４-01", "2026-１1", "2026-11\n"]
+)
+def test_a_period_outside_1970_to_2999_or_not_in_ascii_digits_is_refused(period: str) -> None:
+    with pytest.raises(InvalidRequestError):
+        parse_period(period)
+    with pytest.raises(InvalidRequestError):
+        period_bounds(period, "Europe/Stockholm")
+
+
+def test_the_first_and_last_supported_periods_have_bounds() -> None:
+    assert parse_period("1970-01") == (1970, 1)
+    start, end = period_bounds("2999-12", "Pacific/Kiritimati")
+    assert start < end

@@ -17,7 +17,9 @@ from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.routes import (
     accounts,
+    banned_keywords,
     blocklist,
+    campaigns,
     delivery_reports,
     gateway_keys,
     health,
@@ -26,6 +28,7 @@ from smsledger.api.routes import (
     ledger,
     messages,
     reconciliation,
+    senders,
     status_codes,
 )
 
@@ -79,6 +82,9 @@ def create_app(services: Services) -> FastAPI:
         keys,
         gateway_keys,
         blocklist,
+        campaigns,
+        senders,
+        banned_keywords,
         delivery_reports,
         ledger,
         invoices,

@@ -23,7 +23,11 @@ from pydantic import (
 )
 
 from smsledger.domain.account import (
+    MAX_CAMPAIGN_REFERENCE_LENGTH,
+    MAX_KEYWORD_LENGTH,
+    MAX_KEYWORDS,
     MAX_NAME_LENGTH,
+    MAX_SENDER_NAME_LENGTH,
     MAX_TOP_UP,
     MAX_TOP_UP_REFERENCE_LENGTH,
 )
@@ -257,6 +261,78 @@ class BlockedNumber(BaseModel):
 
 class BlocklistPublic(BaseModel):
     items: list[BlockedNumber]
+
+
+# --- campaigns, senders, keywords -------------------------------------------------------
+
+
+class CampaignCreate(Input):
+    country: Literal["US", "CA"] = Field(
+        description="The destination: a recipient's country is read from its number's "
+        "region, so +1 numbers of other NANP countries (Jamaica, ...) need none."
+    )
+    reference: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_CAMPAIGN_REFERENCE_LENGTH),
+        _line("reference", MAX_CAMPAIGN_REFERENCE_LENGTH),
+        _LINE_SCHEMA,
+    ] = Field(description="The booking's own reference; the same one again is a retry.")
+    valid_until: Time | None = Field(
+        default=None, description="When the campaign ends; none: until further notice."
+    )
+
+
+class CampaignPublic(BaseModel):
+    country: Literal["US", "CA"]
+    reference: str
+    booked_at: datetime
+    valid_until: datetime | None
+    active: bool
+
+
+class CampaignsPublic(BaseModel):
+    items: list[CampaignPublic]
+
+
+SenderNameInput = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SENDER_NAME_LENGTH),
+    _line("sender", MAX_SENDER_NAME_LENGTH),
+    _LINE_SCHEMA,
+]
+
+
+class SenderCreate(Input):
+    sender: SenderNameInput
+
+
+class VerifiedSender(BaseModel):
+    sender: str
+    verified_at: datetime
+
+
+class SendersPublic(BaseModel):
+    items: list[VerifiedSender]
+
+
+Keyword = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_KEYWORD_LENGTH),
+    _line("keyword", MAX_KEYWORD_LENGTH),
+    _LINE_SCHEMA,
+]
+
+
+class BannedKeywordsUpdate(Input):
+    keywords: Annotated[list[Keyword], Field(max_length=MAX_KEYWORDS)] = Field(
+        description="The account's own list (it replaces the previous one), matched like "
+        "the platform's: whole words, any case, common inflections."
+    )
+
+
+class BannedKeywordsPublic(BaseModel):
+    keywords: list[str]
+    platform: list[str] = Field(description="The platform's list, applied to every account.")
 
 
 # --- messages -------------------------------------------------------------------------------

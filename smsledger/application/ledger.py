@@ -244,14 +244,28 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
-    def book_campaign(self, account_id: UUID) -> Written[Account]:
+    def book_campaign(
+        self,
+        account_id: UUID,
+        country: str,
+        reference: str,
+        valid_until: datetime | None = None,
+    ) -> Written[tuple[Account, bool]]:
+        """Book a US or Canadian campaign, once per reference. ``value`` is
+        ``(account, booked_now)``."""
         now = self.now()
+        return self._on_account(
+            account_id, lambda a: (a, a.book_campaign(country, reference, valid_until, now))
+        )
 
-        def change(account: Account) -> Account:
-            account.book_campaign(now)
-            return account
+    def verify_sender(self, account_id: UUID, name: str) -> Written[tuple[Account, bool]]:
+        """Let the account send as a protected name. ``value`` is ``(account, added)``."""
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.verify_sender(name, now)))
 
-        return self._on_account(account_id, change)
+    def unverify_sender(self, account_id: UUID, name: str) -> Written[tuple[Account, bool]]:
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.unverify_sender(name, now)))
 
     def set_banned_keywords(self, account_id: UUID, keywords: Sequence[str]) -> Written[Account]:
         now = self.now()

@@ -18,6 +18,7 @@ from smsledger.api.responses import OrjsonResponse
 from smsledger.api.routes import (
     accounts,
     banned_keywords,
+    batches,
     blocklist,
     campaigns,
     delivery_reports,
@@ -85,6 +86,7 @@ def create_app(services: Services) -> FastAPI:
         campaigns,
         senders,
         banned_keywords,
+        batches,
         delivery_reports,
         ledger,
         invoices,

@@ -226,6 +226,23 @@ class KeyCreate(Input):
     role: AccountRoleName
 
 
+class AccountPage(BaseModel):
+    items: list[AccountPublic]
+    next_cursor: str | None
+
+
+class KeyInfoPublic(BaseModel):
+    id: UUID
+    role: Literal["admin", "sender", "support", "finance"]
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="When it stopped working; null: live.")
+
+
+class KeyPage(BaseModel):
+    items: list[KeyInfoPublic] = Field(description="Never a key's secret: it was shown once.")
+    next_cursor: str | None
+
+
 class KeyPublic(BaseModel):
     id: UUID
     role: Literal["admin", "sender", "support", "finance", "gateway"]
@@ -398,6 +415,23 @@ class MessagePage(BaseModel):
     next_cursor: str | None
 
 
+class StatusCount(StatusPublic):
+    count: int
+
+
+class BatchDetail(BaseModel):
+    id: UUID
+    account_id: UUID
+    reference: str | None
+    created_at: datetime
+    total_price: int
+    currency: str
+    recipients: int
+    statuses: list[StatusCount] = Field(description="How many of its messages are where now.")
+    items: list[MessagePublic] = Field(description="Its messages, a page at a time.")
+    next_cursor: str | None
+
+
 class HistoryEvent(BaseModel):
     version: int
     type: str
@@ -470,6 +504,20 @@ class InvoicePublic(BaseModel):
     currency: str
     lines: list[InvoiceLine]
     total: int
+
+
+class InvoiceSummary(BaseModel):
+    account_id: UUID
+    period: str
+    status: Literal["open", "issued"]
+    currency: str
+    total: int
+    issued_at: datetime | None
+
+
+class InvoicePage(BaseModel):
+    items: list[InvoiceSummary] = Field(description="Newest period first.")
+    next_cursor: str | None
 
 
 class Discrepancy(BaseModel):

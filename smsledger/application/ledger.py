@@ -26,6 +26,7 @@ from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
 from smsledger.domain.errors import (
     AccountNotFoundError,
+    BatchNotFoundError,
     ConcurrentUpdateError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -366,6 +367,18 @@ class Ledger(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return BatchReceipt(batch.id, batch.total_price, batch.currency, batch.lines, replayed=True)
+
+    def get_batch(self, batch_id: UUID, account_id: UUID | None = None) -> Batch:
+        """A batch as it was submitted; another account's reads as unknown."""
+        try:
+            batch = cast(Batch, self.repository.get(batch_id))
+        except AggregateNotFoundError:
+            raise BatchNotFoundError(str(batch_id)) from None
+        if not isinstance(batch, Batch) or (
+            account_id is not None and batch.account_id != account_id
+        ):
+            raise BatchNotFoundError(str(batch_id))
+        return batch
 
     # --- messages ----------------------------------------------------------------------
 

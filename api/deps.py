@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from smsledger.adapters.keys import tokens_equal
+from smsledger.adapters.people import SESSION_PREFIX
 from smsledger.api.errors import ApiError, forbidden, unauthorized
 from smsledger.api.schemas import DIGITS
 from smsledger.application.ledger import Ledger
@@ -35,7 +36,8 @@ MAX_POSITION = 2**63 - 1
 
 _bearer = HTTPBearer(
     auto_error=False,
-    description="An API key (`sk_<role>_...`) or the operator token.",
+    description="An API key (`sk_<role>_...`), a user's session (`ss_...`, from "
+    "`POST /v1/sessions`) or the operator token.",
 )
 
 
@@ -83,7 +85,10 @@ def principal_of(services: Services, credentials: HTTPAuthorizationCredentials |
     token = bearer_token(credentials)
     if is_operator_token(services, token):
         return OPERATOR
-    principal = services.keys.authenticate(token)
+    if token.startswith(SESSION_PREFIX):
+        principal = services.sessions.authenticate(token, services.clock())
+    else:
+        principal = services.keys.authenticate(token)
     if principal is None:
         raise unauthorized("unknown or revoked token")
     return principal

@@ -18,13 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from smsledger.api.responses import ProblemResponse
 from smsledger.domain.errors import (
     AccountNotFoundError,
+    AuthenticationError,
     BatchNotFoundError,
     ConflictError,
     InvalidRequestError,
     MessageNotFoundError,
     MessageRejectedError,
     NotFoundError,
+    PasswordRuleError,
+    RateLimitedError,
     SmsLedgerError,
+    UserNotFoundError,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ _NOT_FOUND: dict[type[Exception], str] = {
     AccountNotFoundError: "no such account",
     MessageNotFoundError: "no such message",
     BatchNotFoundError: "no such batch",
+    UserNotFoundError: "no such user",
 }
 
 
@@ -88,6 +93,7 @@ _WHEN: dict[int, str] = {
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
     503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
 }
 PROBLEM_REF = "#/components/schemas/Problem"
 VALIDATION_PROBLEM_REF = "#/components/schemas/ValidationProblem"
@@ -146,6 +152,10 @@ def status_of(error: SmsLedgerError) -> int:
         return 409
     if isinstance(error, InvalidRequestError | MessageRejectedError):
         return 422
+    if isinstance(error, AuthenticationError):
+        return 401
+    if isinstance(error, RateLimitedError):
+        return 429
     return 400
 
 
@@ -162,7 +172,15 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         detail = _NOT_FOUND.get(type(exc), "no such resource")
     else:
         detail = str(exc) or HTTPStatus(status).phrase
-    return problem(status, detail)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(max(1, exc.retry_after))
+    if isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    extra = None
+    if isinstance(exc, PasswordRuleError):
+        extra = {"errors": [{"loc": ["body", "password"], "msg": detail, "type": "password_rule"}]}
+    return problem(status, detail, headers=headers, extra=extra)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -28,9 +28,12 @@ from smsledger.api.routes import (
     keys,
     ledger,
     messages,
+    password_page,
     reconciliation,
     senders,
+    sessions,
     status_codes,
+    users,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +86,9 @@ def create_app(services: Services) -> FastAPI:
         keys,
         gateway_keys,
         blocklist,
+        users,
+        sessions,
+        password_page,
         campaigns,
         senders,
         banned_keywords,

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    EmailStr,
     Field,
     Strict,
     StringConstraints,
@@ -45,6 +46,7 @@ from smsledger.domain.sending import (
 )
 from smsledger.domain.text import LINE_PATTERN, check_line, check_lines
 from smsledger.domain.times import WINDOW, in_window
+from smsledger.domain.users import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MAX_USER_NAME_LENGTH
 
 MAX_BODY_CHARS = 5_000  # far beyond 10 parts (which is 408 per message); more is malformed
 MAX_PAGE = 1_000
@@ -220,6 +222,76 @@ class AccountCreated(AccountPublic):
 
 class PaymentModelUpdate(Input):
     payment_model: PaymentModelName
+
+
+# --- users and sessions ----------------------------------------------------------------
+
+Email = Annotated[
+    EmailStr,
+    StringConstraints(max_length=MAX_EMAIL_LENGTH),
+    Field(description="An e-mail address; one user per address across the platform."),
+]
+UserName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_USER_NAME_LENGTH),
+    _line("name", MAX_USER_NAME_LENGTH),
+    _LINE_SCHEMA,
+]
+Password = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PASSWORD_LENGTH),
+    Field(description="At least 10 characters, one digit and one capital letter."),
+]
+LinkToken = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class UserCreate(Input):
+    email: Email
+    name: UserName
+    role: AccountRoleName
+
+
+class UserUpdate(Input):
+    name: UserName | None = None
+    role: AccountRoleName | None = None
+    state: Literal["active", "disabled"] | None = Field(
+        default=None, description="`disabled` ends the user's sessions at once."
+    )
+
+
+class UserPublic(BaseModel):
+    id: UUID
+    account_id: UUID
+    email: str
+    name: str
+    role: AccountRoleName
+    state: Literal["invited", "active", "disabled"]
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    next_cursor: str | None
+
+
+class SessionCreate(Input):
+    email: Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH)]
+    password: Annotated[str, StringConstraints(max_length=MAX_PASSWORD_LENGTH)]
+
+
+class SessionPublic(BaseModel):
+    token: str = Field(description="A bearer token (`ss_...`), shown only this once.")
+    role: AccountRoleName
+    account_id: UUID
+    expires_at: datetime
+
+
+class PasswordResetCreate(Input):
+    email: Annotated[str, StringConstraints(max_length=MAX_EMAIL_LENGTH)]
+
+
+class PasswordCreate(Input):
+    token: LinkToken = Field(description="The token of the link in the mail.")
+    password: Password
 
 
 class KeyCreate(Input):

@@ -20,11 +20,13 @@ ROLES: tuple[Role, ...] = (*PLATFORM_ROLES, *ACCOUNT_ROLES)
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: a key's id and role, and its account for the account roles."""
+    """Who is calling: a key's id and role, and its account for the account roles; for
+    a person logged in, the user's id (and no key)."""
 
-    key_id: UUID | None  # None: the operator token from the environment
+    key_id: UUID | None  # None: the operator token, or a user's session
     role: Role
     account_id: UUID | None
+    user_id: UUID | None = None
 
     @property
     def is_account_role(self) -> bool:

@@ -24,6 +24,10 @@ class MessageNotFoundError(NotFoundError):
     """No message with that id."""
 
 
+class UserNotFoundError(NotFoundError):
+    """No such user, or another account's."""
+
+
 class BatchNotFoundError(NotFoundError):
     """No batch with that id."""
 
@@ -50,6 +54,31 @@ class PeriodNotEndedError(ConflictError):
 
 class InvalidRequestError(SmsLedgerError):
     """Malformed or out-of-range input (HTTP 422)."""
+
+
+class PasswordRuleError(InvalidRequestError):
+    """A password that breaks the rule (HTTP 422); ``rule`` names which part."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(f"the password needs {rule}")
+        self.rule = rule
+
+
+class AuthenticationError(SmsLedgerError):
+    """Wrong email or password, or a link that is unknown, used or expired (HTTP 401);
+    the same words whichever it was."""
+
+
+class RateLimitedError(SmsLedgerError):
+    """Too many failed attempts (HTTP 429); ``retry_after`` seconds until the next."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class EmailTakenError(ConflictError):
+    """An address is already a user's (of this or another account)."""
 
 
 class MessageRejectedError(SmsLedgerError):

@@ -29,10 +29,12 @@ def all_projections(dialect: str) -> list[Projection]:
     from smsledger.projections.accounts import AccountLedgerProjection
     from smsledger.projections.invoices import InvoiceProjection
     from smsledger.projections.messages import MessageStatusProjection
+    from smsledger.projections.users import UsersProjection
 
     store = store_for(dialect)
     return [
         MessageStatusProjection(store),
         AccountLedgerProjection(store),
         InvoiceProjection(store),
+        UsersProjection(store),
     ]

@@ -116,6 +116,16 @@ class AccountListRow(NamedTuple):
     opened_at: Any
 
 
+class UserRow(NamedTuple):
+    id: Any
+    account_id: Any
+    email: str
+    name: str
+    role: str
+    state: str
+    invited_at: Any
+
+
 class InvoiceSummaryRow(NamedTuple):
     period: str
     status: str
@@ -546,6 +556,42 @@ class Queries:
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = time_id_cursor(s.to_time(last.opened_at), s.to_uuid(last.id))
+        return items, next_cursor
+
+    def users(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's users, in the order they were invited; never a password."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where = [f"account_id = {ph}"]
+        args: list[Any] = [s.uuid(account_id)]
+        if cursor:
+            after, after_id = read_time_id_cursor(cursor)
+            where.append(f"(invited_at > {ph} OR (invited_at = {ph} AND id > {ph}))")
+            args.extend([s.time(after), s.time(after), s.uuid(after_id)])
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(UserRow._fields)} FROM view_users "
+                f"WHERE {' AND '.join(where)} ORDER BY invited_at, id LIMIT {limit + 1}",
+                args,
+            )
+            rows = [UserRow._make(r) for r in cur.fetchall()]
+        items = [
+            {
+                "id": s.to_uuid(r.id),
+                "account_id": s.to_uuid(r.account_id),
+                "email": r.email,
+                "name": r.name,
+                "role": r.role,
+                "state": r.state,
+            }
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = time_id_cursor(s.to_time(last.invited_at), s.to_uuid(last.id))
         return items, next_cursor
 
     # --- audit ------------------------------------------------------------------------

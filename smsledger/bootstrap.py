@@ -15,6 +15,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from smsledger.adapters.keys import KeyStore
+from smsledger.adapters.mail import LogTransport, Outbox, SmtpTransport
+from smsledger.adapters.passwords import hash_password, verify_password
+from smsledger.adapters.people import PeopleStore, email_key
 from smsledger.adapters.simulator import (
     CarrierSimulator,
     Faults,
@@ -26,17 +29,19 @@ from smsledger.adapters.simulator import (
 from smsledger.adapters.storage import Database
 from smsledger.adapters.views import open_views
 from smsledger.application.ledger import Ledger, utc_now
+from smsledger.application.people import People
 from smsledger.domain.pricing import load_price_list
 from smsledger.projections.queries import Queries, build_runner
 from smsledger.settings import Settings
 from smsledger.workers.dispatcher import Dispatcher
+from smsledger.workers.mailer import Mailer
 from smsledger.workers.sweeper import Sweeper
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-    from smsledger.application.ports import Gateway
+    from smsledger.application.ports import Gateway, MailTransport
     from smsledger.projections.db import ViewDatabase
     from smsledger.projections.runner import ProjectionRunner
 
@@ -69,6 +74,9 @@ class Services:
     dispatcher: Dispatcher
     sweeper: Sweeper
     clock: Callable[[], datetime]
+    people: People
+    sessions: PeopleStore
+    mailer: Mailer
     workers: list[Worker] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -131,6 +139,8 @@ def build(
     views = open_views(database)
     runner = build_runner(ledger, views)
     gateway = build_gateway(settings, database)
+    credentials = PeopleStore(views)
+    outbox = Outbox(views)
     services = Services(
         settings=settings,
         database=database,
@@ -149,6 +159,18 @@ def build(
             clock=clock,
         ),
         clock=clock,
+        people=People(
+            ledger,
+            credentials,
+            outbox,
+            hash_password,
+            verify_password,
+            email_key,
+            settings.public_url,
+            session_ttl=timedelta(hours=settings.session_hours),
+        ),
+        sessions=credentials,
+        mailer=Mailer(outbox, build_mail_transport(settings), settings.mail_from, clock),
     )
     services.workers = _workers(services)
     return services
@@ -165,6 +187,13 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
     )
 
 
+def build_mail_transport(settings: Settings) -> MailTransport:
+    """SMTP when ``SMSLEDGER_SMTP_URL`` is set, else the log (the embedded default)."""
+    if settings.smtp_url:
+        return SmtpTransport(settings.smtp_url)
+    return LogTransport()
+
+
 def build_gateway(settings: Settings, database: Database) -> Gateway | None:
     """The configured adapter; ``None`` for ``SMSLEDGER_GATEWAY=none``. The simulator
     keeps connections of its own: it stands for a carrier's system, not ours."""
@@ -179,4 +208,5 @@ def _workers(services: Services) -> list[Worker]:
         Worker("projections", services.runner.run_forever),
         Worker("dispatcher", services.dispatcher.run_forever),
         Worker("sweeper", lambda stop: services.sweeper.run_forever(stop, interval=interval)),
+        Worker("mailer", services.mailer.run_forever),
     ]

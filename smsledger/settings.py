@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The service's address as people reach it: the base of emailed links.",
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description="smtp://host:port to send mail through; unset: mail goes to the log "
+        "(and stays in the outbox table).",
+    )
+    mail_from: str = "smsledger <no-reply@smsledger.invalid>"
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
     simulator_seed: int = 42
     simulator_speed: float = Field(default=1.0, gt=0)
     simulator_mix: str = Field(default="", description="e.g. 'delivered=1,gateway_failure=0'")

@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from smsledger.adapters.keys import lookup_hash
+from smsledger.adapters.people import SESSION_PREFIX
 from smsledger.api.deps import (
     AuthFirstRoute,
     Credentials,
@@ -166,6 +167,11 @@ def _message_answer(services: Services, message_id: UUID, token: str) -> OrjsonR
     queries = services.queries
     if is_operator_token(services, token):
         found = queries.message(message_id, None)
+    elif token.startswith(SESSION_PREFIX):  # a person logged in
+        person = services.sessions.authenticate(token, services.clock())
+        if person is None:
+            raise unauthorized("unknown or revoked token")
+        found = queries.message(message_id, scope_of(check_role(person, READER_ROLES)))
     else:
         key_hash = lookup_hash(token)
         keyed = None if key_hash is None else services.keys.message_for_key(message_id, key_hash)

@@ -28,8 +28,10 @@ from smsledger.domain.errors import (
     AccountNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
+    EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
+    UserNotFoundError,
 )
 from smsledger.domain.expiry import NOT_ASKED, sweep_message
 from smsledger.domain.message import Message, refund_all_due
@@ -45,6 +47,7 @@ from smsledger.domain.sending import (
     check_send_request,
 )
 from smsledger.domain.status import SENDING
+from smsledger.domain.users import User, user_id_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -379,6 +382,45 @@ class Ledger(Application[UUID]):
         ):
             raise BatchNotFoundError(str(batch_id))
         return batch
+
+    # --- users ---------------------------------------------------------------------------
+
+    def invite_user(self, account_id: UUID, email: str, name: str, role: str) -> Written[User]:
+        """A new user of the account; ``EmailTakenError`` if the address is anyone's."""
+        self.get_account(account_id)
+        user = User.invite(account_id, email, name, role, self.now())
+        try:
+            return Written(user, self._save(user))
+        except RecordConflictError:
+            msg = "that email address already belongs to a user"
+            raise EmailTakenError(msg) from None
+
+    def get_user(self, user_id: UUID, account_id: UUID | None = None) -> User:
+        """A user; another account's reads as unknown."""
+        try:
+            user: object = self.repository.get(user_id)
+        except AggregateNotFoundError:
+            raise UserNotFoundError(str(user_id)) from None
+        if not isinstance(user, User) or (account_id is not None and user.account_id != account_id):
+            raise UserNotFoundError(str(user_id))
+        return user
+
+    def find_user(self, email: str) -> User | None:
+        """The user with this address, if there is one (the address is the key)."""
+        try:
+            return self.get_user(user_id_for(email))
+        except (UserNotFoundError, InvalidRequestError):
+            return None
+
+    def on_user(self, user_id: UUID, change: Callable[[User], T]) -> Written[T]:
+        """Load the user, apply ``change``, save; retried on a version conflict."""
+
+        def attempt() -> Written[T]:
+            user = self.get_user(user_id)
+            value = change(user)
+            return Written(value, self._save(user))
+
+        return self._retrying(attempt)
 
     # --- messages ----------------------------------------------------------------------
 

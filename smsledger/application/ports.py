@@ -1,4 +1,6 @@
-"""The gateway port: how the dispatcher hands a message upstream, and what comes back.
+"""The ports the workers drive: the gateway (how the dispatcher hands a message
+upstream, and what comes back) and mail (the outbox the mailer drains, and the
+transport it sends through).
 
 A gateway takes a message by OUR message id and is idempotent on it: submitting the
 same id twice is one submission and answers the same reference. ``lookup`` says whether
@@ -12,7 +14,7 @@ Reports come back as plain mappings (``smsledger.domain.reports``). The adapters
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from smsledger.domain.errors import SmsLedgerError
 
@@ -71,4 +73,32 @@ class Gateway(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class Mail(NamedTuple):
+    """One mail of the outbox, as the mailer sends it."""
+
+    id: UUID
+    to_addr: str
+    subject: str
+    body: str
+    attempts: int
+
+
+class MailQueue(Protocol):
+    """The outbox as the mailer sees it (``smsledger.adapters.mail.Outbox``)."""
+
+    def claim(self, now: datetime, limit: int = 20) -> list[Mail]: ...
+    def sent(self, mail_id: UUID, now: datetime, body: str) -> None: ...
+    def failed(self, mail: Mail, error: str, now: datetime) -> None: ...
+
+
+class MailTransport(Protocol):
+    """A way out for mail: SMTP, or the log."""
+
+    name: str
+
+    def send(self, mail: Mail, sender: str) -> None:
+        """Deliver one mail, or raise."""
         ...

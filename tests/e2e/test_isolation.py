@@ -42,6 +42,12 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/accounts/{a}/keys", None),
     ("GET", "/v1/accounts/{a}/invoices", None),
     ("GET", "/v1/batches/{b}", None),
+    ("GET", "/v1/accounts/{a}/users", None),
+    ("POST", "/v1/accounts/{a}/users", {"email": "mole@example.com", "name": "M", "role": "admin"}),
+    ("GET", "/v1/accounts/{a}/users/{u}", None),
+    ("PATCH", "/v1/accounts/{a}/users/{u}", {"role": "admin"}),
+    ("DELETE", "/v1/accounts/{a}/users/{u}", None),
+    ("POST", "/v1/accounts/{a}/users/{u}/invitation", None),
     ("GET", "/v1/accounts/{a}/campaigns", None),
     ("POST", "/v1/accounts/{a}/campaigns", {"country": "US", "reference": "steal"}),
     ("GET", "/v1/accounts/{a}/senders", None),
@@ -92,6 +98,12 @@ def victim(client: TestClient, services: Services) -> tuple[Tenant, dict[str, st
     ):
         r = client.post(f"/v1/accounts/{tenant.id}/{path}", json=body, headers=OPERATOR)
         assert r.status_code == 201, r.text
+    user = client.post(
+        f"/v1/accounts/{tenant.id}/users",
+        json={"email": "victim.user@example.com", "name": "Vic", "role": "support"},
+        headers=tenant.as_("admin"),
+    )
+    assert user.status_code == 201, user.text
     r = client.put(
         f"/v1/accounts/{tenant.id}/banned-keywords",
         json={"keywords": ["victimword"]},
@@ -109,6 +121,7 @@ def victim(client: TestClient, services: Services) -> tuple[Tenant, dict[str, st
         "m": batch["messages"][0]["id"],
         "k": tenant.key_ids["sender"],
         "b": batch["batch_id"],
+        "u": user.json()["id"],
     }
     return tenant, ids
 
@@ -120,7 +133,7 @@ def _snapshot(client: TestClient, tenant: Tenant, ids: dict[str, str]) -> dict[s
         "blocklist": client.get(f"/v1/accounts/{tenant.id}/blocklist", headers=OPERATOR).json(),
         **{
             path: client.get(f"/v1/accounts/{tenant.id}/{path}", headers=OPERATOR).json()
-            for path in ("campaigns", "senders", "banned-keywords")
+            for path in ("campaigns", "senders", "banned-keywords", f"users/{ids['u']}")
         },
         "sender_key_works": client.get(
             f"/v1/accounts/{tenant.id}", headers=tenant.as_("sender")
@@ -130,7 +143,7 @@ def _snapshot(client: TestClient, tenant: Tenant, ids: dict[str, str]) -> dict[s
 
 def _leaks(text: str, tenant: Tenant, ids: dict[str, str]) -> list[str]:
     secrets = [tenant.id, ids["m"], ids["b"], ids["k"], "Victim", "secret text"]
-    secrets += ["tcr-victim", "Swedbank", "victimword"]
+    secrets += ["tcr-victim", "Swedbank", "victimword", "victim.user@example.com", ids["u"]]
     return [s for s in secrets if s in text]
 
 

@@ -42,6 +42,14 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
         services.close()
 
 
+def _json(document: Any) -> str:
+    """A document as indented JSON, every time in UTC with ``Z`` as the API writes it."""
+    import orjson
+
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+    return orjson.dumps(document, option=options).decode() + "\n"
+
+
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.migrate import MigrationsMissingError, migrate
     from smsledger.adapters.storage import Database
@@ -97,8 +105,6 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
     from uuid import UUID
 
-    import orjson
-
     from smsledger.domain.errors import MessageNotFoundError
 
     try:
@@ -119,14 +125,12 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         except MessageNotFoundError:
             print(f"no message {message_id}", file=sys.stderr)
             return 1
-    sys.stdout.write(orjson.dumps(history, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(_json(history))
     return 0
 
 
 def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from uuid import UUID
-
-    import orjson
 
     from smsledger.domain.errors import SmsLedgerError
 
@@ -143,7 +147,7 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             print(f"smsledger audit: {e}", file=sys.stderr)
             return 2
     if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(_json(report))
     else:
         print(format_reconciliation(report))
     return 0 if report["ok"] else 1

@@ -124,7 +124,10 @@ def test_history_command_prints_json(ledger: Ledger, database: Database, clock: 
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
     cmd = [sys.executable, "-m", "smsledger", "history", mid]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=60)
-    assert [e["type"] for e in json.loads(done.stdout)["events"]] == ["Accepted", "Funded"]
+    events = json.loads(done.stdout)["events"]
+    assert [e["type"] for e in events] == ["Accepted", "Funded"]
+    # Times as the API writes them: UTC with Z.
+    assert all(e["at"].endswith("Z") for e in events), events
     before = (clock.now - timedelta(days=1)).isoformat()
     done = subprocess.run(
         [*cmd, "--as-of", before], env=env, capture_output=True, text=True, timeout=60, check=False

@@ -108,7 +108,8 @@ class Account(Aggregate):
         """The balance the top-up with ``reference`` left: what its first answer said."""
         # An account restored from a snapshot taken before this was kept has no record
         # of it; its balance now is the best answer there is.
-        return self.__dict__.get("top_up_balances", {}).get(reference, self.balance)
+        balances: dict[str, int] = self.__dict__.get("top_up_balances", {})
+        return balances.get(reference, self.balance)
 
     @event("ToppedUp", topic="smsledger:Account.ToppedUp")
     def _topped_up(self, amount: int, reference: str, timestamp: datetime) -> None:

@@ -9,9 +9,14 @@ reaches 100 %.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
@@ -23,8 +28,7 @@ from tests.e2e.serving import SMSLEDGER, clean_env, free_port
 from tests.support import PG_ADMIN, FakeClock, url_of
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-    from pathlib import Path
+    from collections.abc import Callable, Iterator
 
 READ_ONLY = [
     ["history", str(uuid4())],
@@ -183,6 +187,68 @@ def test_a_postgres_url_that_cannot_be_used_is_one_line_within_seconds(
     line = one_line(done.stderr)
     assert line.startswith(f"smsledger {args[0]}: cannot connect to PostgreSQL at "), line
     assert reason in line
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PASSWORD = "S3cret-enough"
+
+
+@pytest.fixture(scope="module")
+def password_cluster() -> Iterator[str]:
+    """A PostgreSQL cluster of its own that checks passwords (the shared one trusts
+    everyone): initdb as the postgres user, on a free port; user ``root``, ``PASSWORD``.
+    Its directory is under /tmp itself: pytest's are closed to other users."""
+    if os.geteuid() != 0 or not (PG_BIN / "initdb").exists():
+        pytest.skip("needs root and PostgreSQL 15's initdb to make a cluster with passwords")
+    base = Path(tempfile.mkdtemp(prefix="smsledger-pgpass-"))
+    (base / "pw").write_text(PASSWORD + "\n")
+    for path in (base, base / "pw"):
+        shutil.chown(path, "postgres")
+    port, data = free_port(), base / "data"
+    pg_ctl = [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w"]
+
+    def as_postgres(*command: str) -> None:
+        shell = shlex.join(command)
+        subprocess.run(["su", "postgres", "-c", shell], check=True, capture_output=True, timeout=60)
+
+    try:
+        as_postgres(
+            *(str(PG_BIN / "initdb"), "-D", str(data), "-U", "root"),
+            *(f"--pwfile={base / 'pw'}", "-A", "scram-sha-256"),
+        )
+        options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+        as_postgres(*pg_ctl, "-o", options, "-l", str(base / "log"), "start")
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            as_postgres(*pg_ctl, "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "args", [["migrate"], ["serve", "--port", "0"], ["audit", "--period", "2026-11"]]
+)
+def test_a_wrong_or_missing_password_is_one_line(
+    args: list[str], password_cluster: str, tmp_path: Path
+) -> None:
+    where = f"root@{password_cluster}/postgres"
+    for auth, reason in (
+        ("root:wrong", 'password authentication failed for user "root"'),
+        ("root", "no password supplied"),
+    ):
+        url = f"postgresql://{auth}@{password_cluster}/postgres"
+        done = run(args, url, tmp_path, timeout=30, SMSLEDGER_OPERATOR_TOKEN="x" * 20)
+        assert done.returncode == 2
+        line = one_line(done.stderr)
+        assert line.startswith(f"smsledger {args[0]}: cannot connect to PostgreSQL at {where}: ")
+        assert reason in line
+        assert "wrong" not in line  # never the password
+    # The right one gets past the check, to the next question.
+    right = f"postgresql://root:{PASSWORD}@{password_cluster}/postgres"
+    done = run(["audit", "--period", "2026-11"], right, tmp_path)
+    assert done.returncode == 2
+    assert "is not migrated" in one_line(done.stderr)
 
 
 def test_a_read_command_on_an_unmigrated_postgres_schema_says_run_migrate(tmp_path: Path) -> None:

@@ -204,8 +204,8 @@ def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.domain.times import utc_text
 
     # The entrypoint, not the domain, reads the wall clock: a sweep "at" a time the
-    # world has not reached records expiries and 599s dated in the future, which no
-    # later sweep or report can take back, so it takes a deliberate --force.
+    # world has not reached records expiries (final: the message can no longer be
+    # sent) and 599s dated in the future, so it takes a deliberate --force.
     ahead = args.now - utc_now() if args.now is not None else None
     if ahead is not None and ahead > SWEEP_AHEAD_TOLERANCE and not args.force:
         print(

@@ -108,6 +108,7 @@ class Account(Aggregate):
         self.timezone = timezone
         self.balance = 0
         self.top_ups: dict[str, int] = {}
+        self.top_up_balances: dict[str, int] = {}  # reference -> the balance it left
         self.blocked: dict[str, list[str]] = {}  # msisdn -> [source, added_at ISO]
         self.us_campaign = False  # the first form of a booking (see ``_campaign_booked``)
         self.campaigns: dict[str, list[str | None]] = {}  # ref -> [country, booked, until]
@@ -118,14 +119,15 @@ class Account(Aggregate):
     # --- top-ups -----------------------------------------------------------------
 
     def top_up(self, amount: int, reference: str, timestamp: datetime) -> bool:
-        """Credit the balance once per reference; ``False`` if it was already done."""
+        """Credit the balance once per reference; ``False`` if it was already done.
+
+        A retry is recognised before the payment model is looked at: a top-up done
+        before the account moved to post-invoicing, retried after, is the same top-up
+        (its first answer again), not a new one the model refuses."""
         if type(amount) is not int or amount <= 0 or amount > MAX_TOP_UP:
             msg = f"top-up amount must be a positive integer of minor units, got {amount!r}"
             raise InvalidRequestError(msg)
         check_line(reference, "top-up reference", max_length=MAX_TOP_UP_REFERENCE_LENGTH)
-        if self.payment_model == "post_invoice":
-            msg = "a post-invoiced account has no top-up"
-            raise ConflictError(msg)
         if reference in self.top_ups:
             if self.top_ups[reference] != amount:
                 msg = (
@@ -133,13 +135,25 @@ class Account(Aggregate):
                 )
                 raise TopUpConflictError(msg)
             return False
+        if self.payment_model == "post_invoice":
+            msg = "a post-invoiced account has no top-up"
+            raise ConflictError(msg)
         self._topped_up(amount, reference, timestamp)
         return True
+
+    def balance_after_top_up(self, reference: str) -> int:
+        """The balance the top-up with ``reference`` left: what its first answer said."""
+        # An account restored from a snapshot taken before this was kept has no record
+        # of it; its balance now is the best answer there is.
+        balances: dict[str, int] = self.__dict__.get("top_up_balances", {})
+        return balances.get(reference, self.balance)
 
     @event("ToppedUp", topic="smsledger:Account.ToppedUp")
     def _topped_up(self, amount: int, reference: str, timestamp: datetime) -> None:
         self.balance += amount
         self.top_ups[reference] = amount
+        # setdefault: an account restored from an older snapshot lacks the dict.
+        self.__dict__.setdefault("top_up_balances", {})[reference] = self.balance
 
     # --- charging ----------------------------------------------------------------
 

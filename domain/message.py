@@ -79,6 +79,7 @@ class Message(Aggregate):
         self.charge_period: str | None = None
         self.refunded = False
         self.handed_off = False
+        self.hand_off_recorded = False  # a HandedOff event, not only a report
         self.gateway_ref: str | None = None
         self.report_keys: set[tuple[object, str]] = set()
 
@@ -143,12 +144,21 @@ class Message(Aggregate):
 
     @property
     def refund_due(self) -> bool:
-        """Final, charged, not yet refunded, and the refund policy says so."""
+        """Final, charged, not yet refunded, and the refund policy says so.
+
+        A report is taken as proof of hand-off (``handed_off``), except for 511: that
+        report says no upstream gateway took the message, so for it only a hand-off the
+        dispatcher recorded counts. Other reports around it do not decide, which keeps
+        the refund the same whatever order the carrier's reports arrive in.
+        """
+        handed_off = (
+            self.hand_off_recorded if self.status == DELIVERY_TO_GATEWAY_FAILED else self.handed_off
+        )
         return (
             self.final
             and self.charged
             and not self.refunded
-            and is_refund_due(self.status, handed_off=self.handed_off)
+            and is_refund_due(self.status, handed_off=handed_off)
         )
 
     # --- acceptance and funding ----------------------------------------------------
@@ -210,6 +220,7 @@ class Message(Aggregate):
     @event("HandedOff", topic="smsledger:Message.HandedOff")
     def _handed_off(self, gateway_ref: str, timestamp: datetime) -> None:
         self.handed_off = True
+        self.hand_off_recorded = True
         self.gateway_ref = gateway_ref
         if may_move(self.status, DELIVERED_TO_GATEWAY):
             self.status = DELIVERED_TO_GATEWAY

@@ -2,6 +2,9 @@
 
 A message is refunded when it never reached an upstream gateway; once it has been
 handed off (111 onward) the carrier's cost is real and later failures are not refunded.
+A carrier's report counts as proof of hand-off, except a 511 report: it says no upstream
+gateway took the message, so only a hand-off the dispatcher recorded keeps it from a
+refund (``Message.refund_due``).
 """
 
 from __future__ import annotations

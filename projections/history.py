@@ -50,8 +50,10 @@ def message_history(
     with ``account_id``, another account's message reads as unknown.
 
     An event's ``status`` is the status it moved the message to (104 for a refund),
-    ``None`` when it did not change it. The top-level ``status`` is the message's status
-    as of ``as_of`` (now when ``None``), ``None`` if it did not exist yet.
+    ``None`` when it did not change it. With ``as_of``, only the events the ledger had
+    recorded by then (by their own timestamp, never a report's carrier time) are listed,
+    and the top-level ``status`` is the message's status at that instant (now when
+    ``None``): ``None`` with no events if it did not exist yet.
     """
     if as_of is not None and as_of.tzinfo is None:
         msg = "as_of needs an offset"
@@ -74,8 +76,11 @@ def message_history(
         if name != "Refunded" and code == before:
             code = None
         at: datetime = event.timestamp  # type: ignore[attr-defined]
-        if as_of is None or at <= as_of:
-            current = aggregate.status
+        if as_of is not None and at > as_of:
+            # Recorded after ``as_of``: not yet part of the history as it stood then,
+            # whatever carrier time a report inside it carries.
+            continue
+        current = aggregate.status
         out.append(
             {
                 "version": event.originator_version,

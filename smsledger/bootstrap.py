@@ -26,7 +26,12 @@ from smsledger.adapters.simulator import (
     SimulatorConfig,
     parse_knobs,
 )
-from smsledger.adapters.storage import Database
+from smsledger.adapters.storage import (
+    Database,
+    DatabaseUnavailableError,
+    DatabaseURLError,
+    check_database,
+)
 from smsledger.adapters.views import open_views
 from smsledger.application.ledger import Ledger, utc_now
 from smsledger.application.people import People
@@ -50,6 +55,19 @@ log = logging.getLogger(__name__)
 
 class StartupError(RuntimeError):
     """The service cannot start as configured; the message says what to do."""
+
+
+def open_database(settings: Settings, *, create: bool = False) -> Database:
+    """The configured database, checked before anything opens it (``check_database``):
+    every entrypoint, ``serve`` included, comes through here. ``create`` lets a new
+    SQLite file be made in an existing directory (``serve``, ``migrate``); the other
+    commands read a ledger that must already be there. ``StartupError`` otherwise."""
+    try:
+        database = Database.from_url(settings.database_url)
+        check_database(database, create=create)
+    except (DatabaseURLError, DatabaseUnavailableError) as e:
+        raise StartupError(str(e)) from None
+    return database
 
 
 @dataclass
@@ -126,7 +144,7 @@ def build(
 ) -> Services:
     """Wire the whole service. Workers are built but not started (``start_workers``)."""
     settings = settings or Settings()
-    database = database or Database.from_url(settings.database_url)
+    database = database or open_database(settings, create=True)
     clock = clock or utc_now
     prices = load_price_list(settings.price_list)
     ledger = Ledger(

@@ -108,10 +108,11 @@ def change_payment_model(
 def top_up(
     account_id: UUID, body: TopUpCreate, ledger: LedgerDep, response: Response, _: Operator
 ) -> dict[str, object]:
-    """Credit the balance once per reference; the same reference again changes nothing."""
+    """Credit the balance once per reference; the same reference and amount again (even
+    after a move to post-invoicing) changes nothing and answers the first answer's body."""
     written = ledger.top_up(account_id, body.amount, body.reference)
     account, created = written.value
     if not created:
         response.status_code = status.HTTP_200_OK
     answer_position(response, ledger, written.position)
-    return {"balance": account.balance}
+    return {"balance": account.balance_after_top_up(body.reference)}

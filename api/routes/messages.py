@@ -243,7 +243,8 @@ def message_history(
     credentials: Credentials,
     as_of: Time | None = None,
 ) -> Any:
-    """The message's events from the event store, and its status as of ``as_of``."""
+    """The message's events from the event store; with ``as_of``, only those recorded
+    by then, and its status at that instant."""
     # One hop, one replay: authenticated here, and the owner checked on the replay.
     caller = authenticate(services, credentials, *HISTORY_READERS)
     return services.queries.history(message_id, as_of, scope_of(caller))

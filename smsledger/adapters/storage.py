@@ -4,6 +4,9 @@
 eventsourcing library's environment, and gives plain DB-API connections for the views.
 A PostgreSQL URL may carry ``?schema=NAME`` to keep everything in one schema (the
 tests give each run its own).
+
+``check_database`` looks at the database before anything opens it, so a wrong URL is
+one clear line, not a new empty database somewhere or a connection pool's traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -27,8 +32,20 @@ def memory_env() -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing.popo", "TRANSCODER_TOPIC": TRANSCODER_TOPIC}
 
 
+CONNECT_TIMEOUT_SECONDS = 3
+"""How long ``check_database`` waits for PostgreSQL: a wrong host or port fails in
+seconds, not after the connection pool's 30."""
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 class DatabaseURLError(ValueError):
     """The database URL cannot be used."""
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The configured database cannot be used as it is; the message is one line that
+    says what is wrong (no directory, no database, refused, unknown host...)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +137,19 @@ class Database:
             parts.append(f"password={self.password}")
         return " ".join(parts)
 
+    @property
+    def where(self) -> str:
+        """The database for a message: a path, or ``user@host:port/db`` (no password)."""
+        if self.kind == "sqlite":
+            return self.path
+        user = f"{self.user}@" if self.user else ""
+        schema = "" if self.schema == "public" else f"?schema={self.schema}"
+        return f"{user}{self.host}:{self.port}/{self.dbname}{schema}"
+
     def sqlite_connect(self) -> sqlite3.Connection:
-        """A plain sqlite3 connection in autocommit mode, WAL, foreign keys on."""
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        """A plain sqlite3 connection in autocommit mode, WAL, foreign keys on. It
+        never creates directories: a path into one that does not exist is a mistake
+        (``check_database`` says so), not a place to make."""
         conn = sqlite3.connect(
             self.path if self.path != ":memory:" else "file:smsledger?mode=memory&cache=shared",
             uri=self.path == ":memory:",
@@ -134,3 +160,53 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+
+def check_database(db: Database, *, create: bool) -> None:
+    """Raise ``DatabaseUnavailableError`` unless ``db`` can be used as it is.
+
+    SQLite: the file's directory must exist; without ``create`` (read-only commands)
+    the file itself must exist too, and it must be a SQLite database. Nothing is
+    created here. PostgreSQL: one connection, with a short timeout, must succeed.
+    """
+    if db.kind == "sqlite":
+        _check_sqlite(db.path, create=create)
+        return
+    try:
+        with psycopg.connect(db.conninfo(), connect_timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except psycopg.Error as e:
+        msg = f"cannot connect to PostgreSQL at {db.where}: {_reason(e)}"
+        raise DatabaseUnavailableError(msg) from None
+
+
+def _check_sqlite(path: str, *, create: bool) -> None:
+    if path == ":memory:":
+        return
+    file = Path(path)
+    if not file.parent.is_dir():
+        msg = f"no directory {file.parent} for the SQLite database {path}"
+        raise DatabaseUnavailableError(msg)
+    if not file.exists():
+        if not create:
+            msg = f"no database at {path} (run smsledger migrate)"
+            raise DatabaseUnavailableError(msg)
+        return
+    try:
+        with file.open("rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except OSError as e:  # a directory, or no permission to read it
+        msg = f"cannot read the SQLite database {path}: {e.strerror or e}"
+        raise DatabaseUnavailableError(msg) from None
+    if header and header != _SQLITE_HEADER:  # an empty file is a new database
+        msg = f"{path} is not a SQLite database"
+        raise DatabaseUnavailableError(msg)
+
+
+def _reason(error: BaseException) -> str:
+    """libpq's reason, in one line: 'connection to server at "h", port 1 failed:
+    Connection refused' and its hint on the next line become 'Connection refused'."""
+    lines = str(error).strip().splitlines()
+    if not lines:
+        return type(error).__name__
+    return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "").strip()

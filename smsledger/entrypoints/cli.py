@@ -12,28 +12,45 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from smsledger.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from smsledger.bootstrap import Services
 
 log = logging.getLogger(__name__)
 
+SWEEP_AHEAD_TOLERANCE = timedelta(minutes=5)
+"""How far ``sweep --now`` may be ahead of the wall clock without ``--force``: room for
+a clock a little off, none for a typo in the day."""
+
 
 @contextlib.contextmanager
 def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
-    """The wired service for one command; the embedded default migrates itself, as
-    ``serve`` does (PostgreSQL is migrated by ``smsledger migrate`` alone)."""
-    from smsledger.adapters.migrate import migrate
-    from smsledger.adapters.storage import Database
-    from smsledger.bootstrap import build
+    """The wired service for one command, on a ledger that must already exist.
 
-    database = Database.from_url(settings.database_url)
-    if not database.is_postgres:
+    The database is checked first (``bootstrap.open_database``: nothing is created, a
+    wrong URL is one line). An existing SQLite file is brought up to date, as ``serve``
+    does; PostgreSQL is migrated by ``smsledger migrate`` alone, so an unmigrated one is
+    an error here too."""
+    from smsledger.adapters.migrate import migrate, pending
+    from smsledger.bootstrap import StartupError, build, open_database
+
+    database = open_database(settings)
+    if database.is_postgres:
+        missing = pending(database)
+        if missing:
+            msg = (
+                f"the database at {database.where} is not migrated "
+                f"({len(missing)} pending); run smsledger migrate"
+            )
+            raise StartupError(msg)
+    else:
         migrate(database)
     services = build(settings.model_copy(update=overrides), database=database)
     try:
@@ -42,12 +59,21 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
         services.close()
 
 
+def _json(document: Any) -> str:
+    """A document as indented JSON, every time in UTC with ``Z`` as the API writes it."""
+    import orjson
+
+    options = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+    return orjson.dumps(document, option=options).decode() + "\n"
+
+
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.adapters.migrate import MigrationsMissingError, migrate
-    from smsledger.adapters.storage import Database
+    from smsledger.bootstrap import open_database
 
+    database = open_database(settings, create=True)
     try:
-        applied = migrate(Database.from_url(settings.database_url))
+        applied = migrate(database)
     except MigrationsMissingError as e:
         print(f"smsledger migrate: {e}", file=sys.stderr)
         return 2
@@ -72,7 +98,10 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
 
             names = [p.name for p in runner.projections]
             if args.rebuild not in names:
-                print(f"no projection {args.rebuild!r}; have: {', '.join(names)}", file=sys.stderr)
+                print(
+                    f"smsledger project: no projection {args.rebuild!r}; have: {', '.join(names)}",
+                    file=sys.stderr,
+                )
                 return 2
             with tqdm(total=runner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
 
@@ -94,56 +123,33 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
-    from uuid import UUID
-
-    import orjson
-
     from smsledger.domain.errors import MessageNotFoundError
 
-    try:
-        message_id = UUID(args.message_id)
-        as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
-    except ValueError as e:
-        print(f"smsledger history: {e}", file=sys.stderr)
-        return 2
-    if as_of is not None and as_of.tzinfo is None:
-        print(
-            "smsledger history: --as-of needs an offset, e.g. 2026-11-02T10:00+01:00",
-            file=sys.stderr,
-        )
-        return 2
     with _services(settings, gateway="none") as services:
         try:
-            history = services.queries.history(message_id, as_of)
+            history = services.queries.history(args.message_id, args.as_of)
         except MessageNotFoundError:
-            print(f"no message {message_id}", file=sys.stderr)
+            print(f"smsledger history: no message {args.message_id}", file=sys.stderr)
             return 1
-    sys.stdout.write(orjson.dumps(history, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(_json(history))
     return 0
 
 
 def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    from uuid import UUID
+    from smsledger.domain.errors import AccountNotFoundError, SmsLedgerError
 
-    import orjson
-
-    from smsledger.domain.errors import SmsLedgerError
-
-    try:
-        account_id = UUID(args.account) if args.account else None
-    except ValueError as e:
-        print(f"smsledger audit: {e}", file=sys.stderr)
-        return 2
     with _services(settings, gateway="none") as services:
         try:
             services.runner.catch_up(None, timeout=10.0)  # audit what the log says now
-            report = services.queries.reconciliation(args.period, account_id)
+            report = services.queries.reconciliation(args.period, args.account)
+        except AccountNotFoundError:
+            print(f"smsledger audit: no account {args.account}", file=sys.stderr)
+            return 1
         except SmsLedgerError as e:
             print(f"smsledger audit: {e}", file=sys.stderr)
             return 2
     if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(_json(report))
     else:
         print(format_reconciliation(report))
     return 0 if report["ok"] else 1
@@ -194,22 +200,35 @@ def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import datetime
+    from smsledger.application.ledger import utc_now
+    from smsledger.domain.times import utc_text
 
-    try:
-        now = datetime.fromisoformat(args.now) if args.now else None
-    except ValueError as e:
-        print(f"smsledger sweep: {e}", file=sys.stderr)
-        return 2
-    if now is not None and now.tzinfo is None:
+    # The entrypoint, not the domain, reads the wall clock: a sweep "at" a time the
+    # world has not reached records expiries (final: the message can no longer be
+    # sent) and 599s dated in the future, so it takes a deliberate --force.
+    ahead = args.now - utc_now() if args.now is not None else None
+    if ahead is not None and ahead > SWEEP_AHEAD_TOLERANCE and not args.force:
         print(
-            "smsledger sweep: --now needs an offset, e.g. 2026-11-02T10:00+01:00", file=sys.stderr
+            f"smsledger sweep: --now {utc_text(args.now)} is {_span(ahead)} ahead of the "
+            "clock; it would record expiries dated in the future (nothing done; "
+            "--force to sweep at that time anyway)",
+            file=sys.stderr,
         )
         return 2
     with _services(settings) as services:
-        result = services.sweeper.sweep(now)
+        result = services.sweeper.sweep(args.now)
     print(f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}")
     return 0
+
+
+def _span(delta: timedelta) -> str:
+    """A duration as an operator reads it: '4 days 2 h', '35 min'."""
+    minutes = int(delta.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def _stop_on_signal() -> threading.Event:
@@ -220,14 +239,92 @@ def _stop_on_signal() -> threading.Event:
     return stop
 
 
+# --- argument types: each turns a bad value into a one-line usage error (exit 2) ---------
+
+
+def _uuid(what: str) -> Callable[[str], UUID]:
+    def parse(text: str) -> UUID:
+        try:
+            # ASCII only: UUID() also reads full-width and other scripts' digits.
+            if not text.isascii():
+                raise ValueError
+            return UUID(text)
+        except ValueError:
+            shown = repr(text) if len(text) <= 60 else "that"
+            msg = (
+                f"{what} must be a UUID (such as 0b6f3c2e-3f1d-4b7a-9c55-2d1e8f4a6b10), got {shown}"
+            )
+            raise argparse.ArgumentTypeError(msg) from None
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def _time(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time with an offset, inside ``domain.times``'s window."""
+    from smsledger.domain.times import WINDOW, in_window
+
+    shown = repr(text) if len(text) <= 60 else "that"
+    try:
+        value = datetime.fromisoformat(text) if text.isascii() else None
+    except ValueError:
+        value = None
+    if value is None:
+        msg = f"not an ISO 8601 time: {shown}; e.g. 2026-11-02T10:00+01:00"
+        raise argparse.ArgumentTypeError(msg)
+    if value.tzinfo is None:
+        msg = f"{shown} needs an offset, e.g. 2026-11-02T10:00+01:00 or ...Z"
+        raise argparse.ArgumentTypeError(msg)
+    if in_window(value) is None:
+        msg = f"{shown} is out of range: a time {WINDOW}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _period(text: str) -> str:
+    """``YYYY-MM`` in ASCII digits within the years a ledger holds (``domain.periods``)."""
+    from smsledger.domain.errors import InvalidRequestError
+    from smsledger.domain.periods import parse_period
+
+    try:
+        parse_period(text)
+    except InvalidRequestError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            msg = f"must be a whole number from {low} to {high}, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return int(text)
+
+    return parse
+
+
+EXIT_CODES = """\
+exit codes:
+  0  done (audit: no discrepancy)
+  1  an unknown message or account; audit found a discrepancy
+  2  a usage or setup error: a bad argument, a database URL that cannot be used
+     (no directory, no database, refused, unknown host), an unmigrated database,
+     sweep --now ahead of the clock without --force
+
+SMSLEDGER_DATABASE_URL picks the database (default sqlite:///./smsledger.db)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="smsledger", description="The back office of an SMS provider."
+        prog="smsledger",
+        description="The back office of an SMS provider.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="the HTTP API, plus the workers in the same process")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_count(0, 65535), default=8000)
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("migrate", help="apply the migrations to the configured database")
     p.set_defaults(func=_cmd_migrate)
@@ -236,31 +333,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", metavar="NAME", help="replay one projection from zero first")
     p.set_defaults(func=_cmd_project)
     p = sub.add_parser("dispatch", help="run the dispatcher (hand-off and reports) on its own")
-    p.add_argument("--batch-size", type=int, default=200, help="messages per hand-off batch")
+    p.add_argument(
+        "--batch-size", type=_count(1, 10_000), default=200, help="messages per hand-off batch"
+    )
     p.add_argument("--until-idle", action="store_true", help="exit once nothing is left to do")
     p.set_defaults(func=_cmd_dispatch)
     p = sub.add_parser("sweep", help="one expiry pass, then exit")
-    p.add_argument("--now", help="ISO 8601 time with offset to sweep at (default: now)")
+    p.add_argument(
+        "--now",
+        type=_time,
+        help="ISO 8601 time with offset to sweep at (default: now); more than "
+        f"{int(SWEEP_AHEAD_TOLERANCE.total_seconds() // 60)} minutes ahead of the clock "
+        "needs --force",
+    )
+    p.add_argument(
+        "--force", action="store_true", help="sweep at a --now ahead of the clock anyway"
+    )
     p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("history", help="a message's event history, for support")
-    p.add_argument("message_id")
-    p.add_argument("--as-of", help="ISO 8601 time with offset: the status as of then")
+    p.add_argument("message_id", type=_uuid("message id"))
+    p.add_argument(
+        "--as-of",
+        type=_time,
+        help="ISO 8601 time with offset: only the events recorded by then, and the status then",
+    )
     p.set_defaults(func=_cmd_history)
     p = sub.add_parser("audit", help="the reconciliation report; exit 1 on any discrepancy")
-    p.add_argument("--period", required=True, help="YYYY-MM, in each account's time zone")
-    p.add_argument("--account", help="one account's id")
+    p.add_argument(
+        "--period", type=_period, required=True, help="YYYY-MM, in each account's time zone"
+    )
+    p.add_argument("--account", type=_uuid("account id"), help="one account's id")
     p.add_argument("--json", action="store_true", help="the report as JSON")
     p.set_defaults(func=_cmd_audit)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; see ``EXIT_CODES``. Whatever goes wrong with the setup (the
+    settings, the database) is one line on stderr and exit 2, never a traceback."""
+    import sqlite3
+
+    import psycopg
+    from eventsourcing.persistence import PersistenceError
+    from psycopg_pool import PoolTimeout
+    from pydantic import ValidationError
+
+    from smsledger.bootstrap import StartupError
     from smsledger.entrypoints.server import configure_logging
 
-    settings = Settings()
-    configure_logging(settings.log_level)
     args = build_parser().parse_args(argv)
-    return int(args.func(args, settings))
+    name = f"smsledger {args.command}"
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = "_".join(str(part) for part in first["loc"]).upper()
+        print(f"{name}: SMSLEDGER_{field}: {first['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        return int(args.func(args, settings))
+    except StartupError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 2
+    except (PersistenceError, psycopg.Error, PoolTimeout, sqlite3.Error) as e:
+        # The database went away or refused midway: say so in a line; the details go
+        # to the log for whoever runs with SMSLEDGER_LOG_LEVEL=DEBUG.
+        log.debug("database error", exc_info=True)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        print(f"{name}: database error: {reason}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from smsledger.adapters.migrate import migrate, pending
-from smsledger.adapters.storage import Database
 
 if TYPE_CHECKING:
+    from smsledger.adapters.storage import Database
     from smsledger.bootstrap import Services
     from smsledger.settings import Settings
 
@@ -113,14 +113,14 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
     import uvicorn
 
     from smsledger.api.main import create_app
-    from smsledger.bootstrap import StartupError, build
+    from smsledger.bootstrap import StartupError, build, open_database
 
     configure_logging(settings.log_level)
-    database = Database.from_url(settings.database_url)
     try:
+        database = open_database(settings, create=True)
         check_startup(settings, database)
     except StartupError as e:
-        print(f"smsledger: {e}", file=sys.stderr)
+        print(f"smsledger serve: {e}", file=sys.stderr)
         return 2
     services = build(settings, database=database)
     try:

@@ -124,6 +124,40 @@ def test_post_invoiced_account_has_no_top_up(client: TestClient) -> None:
     assert r.status_code == 409
 
 
+def test_a_top_up_retried_after_the_move_to_post_invoicing_answers_as_at_first(
+    client: TestClient,
+) -> None:
+    tenant = open_tenant(client)
+    url = f"/v1/accounts/{tenant.id}/top-ups"
+    first = client.post(url, json={"amount": 10_000, "reference": "shop-1"}, headers=OPERATOR)
+    assert (first.status_code, first.json()) == (201, {"balance": 10_000})
+    # Money moves after it: a send takes some of the balance.
+    sent = client.post(
+        "/v1/messages",
+        json={"sender": "Acme", "recipients": ["+46731234567"], "body": "hi"},
+        headers=tenant.as_("sender"),
+    )
+    assert sent.status_code == 202
+    moved = client.put(
+        f"/v1/accounts/{tenant.id}/payment-model",
+        json={"payment_model": "post_invoice"},
+        headers=OPERATOR,
+    )
+    assert moved.status_code == 200
+    # The shop's retry of the same top-up: the first answer again, no credit.
+    again = client.post(url, json={"amount": 10_000, "reference": "shop-1"}, headers=OPERATOR)
+    assert (again.status_code, again.json()) == (200, first.json())
+    # The same reference with another amount is still a conflict, and a new top-up is
+    # refused on post-invoicing.
+    other = client.post(url, json={"amount": 5, "reference": "shop-1"}, headers=OPERATOR)
+    assert other.status_code == 409
+    problem_of(other)
+    new = client.post(url, json={"amount": 100, "reference": "shop-2"}, headers=OPERATOR)
+    assert new.status_code == 409
+    balance = client.get(f"/v1/accounts/{tenant.id}", headers=tenant.as_("finance")).json()
+    assert balance["balance"] == 10_000 - sent.json()["total_price"]
+
+
 def test_top_up_of_unknown_account_is_404(client: TestClient) -> None:
     r = client.post(
         "/v1/accounts/00000000-0000-4000-8000-000000000000/top-ups",

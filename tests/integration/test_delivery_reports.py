@@ -149,6 +149,41 @@ def test_report_before_any_hand_off_is_applied_from_funded(ledger: Ledger) -> No
     assert (message.status, message.handed_off, message.refunded) == (202, True, False)
 
 
+def test_a_511_report_on_a_message_never_handed_off_is_refunded(ledger: Ledger) -> None:
+    account = ledger.open_account("Acme").value
+    ledger.top_up(account.id, 10_000, "t")
+    receipt = ledger.send_batch(account.id, sender="Acme", recipients=SE[:3], body="hi")
+    waiting, sending, noisy = (UUID(line["id"]) for line in receipt.lines)
+    # One waits at Funded, one was submitted but no hand-off was ever recorded, and of
+    # the third the carrier first sent an info report.
+    ledger.start_sending([sending], ledger.now())
+    charged = ledger.get_account(account.id).balance
+    written = ledger.record_delivery_reports(
+        [
+            report(waiting, 511),
+            report(sending, 511),
+            report(noisy, 112, "2026-11-02T09:04:00+00:00"),
+            report(noisy, 511),
+        ]
+    )
+    assert [r["outcome"] for r in written.value] == ["applied"] * 4
+    # 511 says no upstream gateway took it: no hand-off, so the price goes back (104).
+    for mid in (waiting, sending, noisy):
+        message = ledger.get_message(mid)
+        assert (message.status, message.refunded) == (511, True)
+        assert [type(e).__name__ for e in history(ledger, mid)][-1] == "Refunded"
+    assert ledger.get_account(account.id).balance == charged + 3 * 45
+
+
+def test_a_511_report_after_a_hand_off_is_not_refunded(ledger: Ledger) -> None:
+    account_id, (mid,) = handed_off(ledger, 1)
+    balance = ledger.get_account(account_id).balance
+    ledger.record_delivery_reports([report(mid, 511)])
+    message = ledger.get_message(mid)
+    assert (message.status, message.refunded) == (511, False)
+    assert ledger.get_account(account_id).balance == balance
+
+
 def test_more_than_ten_thousand_reports_is_a_bad_request(ledger: Ledger) -> None:
     with pytest.raises(InvalidRequestError):
         ledger.record_delivery_reports([report(uuid4(), 201)] * 10_001)

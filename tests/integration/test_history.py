@@ -71,6 +71,41 @@ def test_history_lists_every_event_with_its_status_and_as_of(
     assert queries.history(mid, sent_at - timedelta(seconds=1))["status"] is None
 
 
+def test_history_as_of_lists_only_events_recorded_by_then(
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
+) -> None:
+    account = ledger.open_account("Acme").value
+    ledger.top_up(account.id, 100, "t")
+    receipt = ledger.send_batch(account.id, sender="Acme", recipients=["+46731234567"], body="x")
+    mid = UUID(receipt.lines[0]["id"])
+    clock.advance(minutes=1)
+    m = ledger.get_message(mid)
+    m.start_sending(clock.now)
+    m.hand_off("gw", clock.now)
+    ledger.save(m)
+    # Support asks about this instant: handed off, no report yet.
+    as_of = clock.advance(minutes=1)
+    # The carrier delivered before then, but its report reaches the ledger an hour later.
+    carrier_time = as_of - timedelta(seconds=30)
+    clock.advance(hours=1)
+    m = ledger.get_message(mid)
+    m.record_report(201, carrier_time, "DELIVRD", clock.now)
+    ledger.save(m)
+
+    then = queries.history(mid, as_of)
+    assert [e["type"] for e in then["events"]] == ["Accepted", "Funded", "Sending", "HandedOff"]
+    assert all(e["at"] <= as_of for e in then["events"])
+    assert then["status"]["code"] == 111
+    # Now it is there, with the carrier's time in its data.
+    now = queries.history(mid)
+    assert now["events"][-1]["type"] == "ReportApplied"
+    assert now["status"]["code"] == 201
+    # Before the message existed: no events and no status, though the id is known.
+    before = queries.history(mid, as_of - timedelta(days=1))
+    assert before["events"] == []
+    assert before["status"] is None
+
+
 def test_history_of_an_unknown_or_non_message_id_is_not_found(
     ledger: Ledger, queries: ReadSide
 ) -> None:
@@ -89,7 +124,10 @@ def test_history_command_prints_json(ledger: Ledger, database: Database, clock: 
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
     cmd = [sys.executable, "-m", "smsledger", "history", mid]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=60)
-    assert [e["type"] for e in json.loads(done.stdout)["events"]] == ["Accepted", "Funded"]
+    events = json.loads(done.stdout)["events"]
+    assert [e["type"] for e in events] == ["Accepted", "Funded"]
+    # Times as the API writes them: UTC with Z.
+    assert all(e["at"].endswith("Z") for e in events), events
     before = (clock.now - timedelta(days=1)).isoformat()
     done = subprocess.run(
         [*cmd, "--as-of", before], env=env, capture_output=True, text=True, timeout=60, check=False

@@ -107,6 +107,29 @@ def test_rebuild_equals_incremental(ledger: Ledger, views: ViewDatabase) -> None
     assert seen[-1][0] == seen[-1][1] == runner.head()
 
 
+def test_rebuild_progress_ends_at_100_percent_when_another_runner_takes_pages(
+    ledger: Ledger, views: ViewDatabase
+) -> None:
+    make_events(ledger, 11)  # 12 events: pages of 3
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=3)
+    runner.run_once()
+    # A `serve` beside the rebuild follows the log too: after the rebuild's first page
+    # it takes the rest of the replay in its own turns.
+    beside = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=3)
+    seen: list[tuple[int, int]] = []
+
+    def progress(position: int, head: int) -> None:
+        seen.append((position, head))
+        if len(seen) == 1:
+            beside.run_once()
+
+    runner.rebuild("topic_counts", progress=progress)
+    # The bar's last step is the end of the log, though this call applied one page.
+    assert seen[0] == (3, 12)
+    assert seen[-1] == (12, 12)
+    assert counts(views) == {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 11}
+
+
 def test_wait_returns_when_projections_reach_a_position(
     ledger: Ledger, views: ViewDatabase
 ) -> None:

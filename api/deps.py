@@ -10,7 +10,7 @@ wait for ``X-Ledger-Min-Position``.
 # and pydantic read these annotations at runtime.
 import email.message
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import orjson
@@ -168,11 +168,15 @@ class AuthFirstRoute(APIRoute):
     error path only. Everything else is the standard route.
     """
 
+    open_to_anyone: ClassVar[bool] = False
+    """A route anyone may call (logging in): no caller to check before the 422."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         standard = super().get_route_handler()
         if self.body_field is None:
             return standard
         roles = _roles_of(self.dependant)
+        admit = not self.open_to_anyone
 
         async def handle(request: Request) -> Response:
             raw = await request.body()
@@ -180,12 +184,19 @@ class AuthFirstRoute(APIRoute):
                 try:
                     parsed = orjson.loads(raw)
                 except orjson.JSONDecodeError as e:
-                    await run_in_threadpool(_admit, request, roles)
+                    if admit:
+                        await run_in_threadpool(_admit, request, roles)
                     raise _json_invalid(e) from None
                 request._json = parsed  # what ``Request.json()`` keeps, read by FastAPI
             return await standard(request)
 
         return handle
+
+
+class OpenJsonRoute(AuthFirstRoute):
+    """``AuthFirstRoute``'s strict JSON for a route anyone may call."""
+
+    open_to_anyone = True
 
 
 def _admit(request: Request, roles: frozenset[Role] | None) -> None:

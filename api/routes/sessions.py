@@ -5,11 +5,11 @@ for an address that exists and one that does not."""
 from fastapi import APIRouter, Request, Response, status
 
 from smsledger.adapters.people import SESSION_PREFIX
-from smsledger.api.deps import ServicesDep, credentials_of
+from smsledger.api.deps import OpenJsonRoute, ServicesDep, credentials_of
 from smsledger.api.errors import problems, unauthorized
 from smsledger.api.schemas import PasswordCreate, PasswordResetCreate, SessionCreate, SessionPublic
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], route_class=OpenJsonRoute)
 
 
 @router.post(
@@ -48,6 +48,7 @@ def log_out(request: Request, services: ServicesDep) -> Response:
 @router.post(
     "/v1/password-resets",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     responses=problems(413, 503),
 )
 def request_password_reset(body: PasswordResetCreate, services: ServicesDep) -> Response:

@@ -117,6 +117,7 @@ def disable_user(
 @router.post(
     "/{user_id}/invitation",
     status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
     responses=problems(401, 403, 404, 409, 503),
 )
 def resend_invitation(

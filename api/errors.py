@@ -19,6 +19,7 @@ from smsledger.api.responses import ProblemResponse
 from smsledger.domain.errors import (
     AccountNotFoundError,
     BatchNotFoundError,
+    ConcurrentUpdateError,
     ConflictError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -87,6 +88,13 @@ _WHEN: dict[int, str] = {
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    409: {
+        "Retry-After": {
+            "description": "Seconds to wait: only on a conflict with concurrent changes, "
+            "where the same request again may succeed",
+            "schema": {"type": "string"},
+        }
+    },
     503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
 }
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -162,7 +170,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         detail = _NOT_FOUND.get(type(exc), "no such resource")
     else:
         detail = str(exc) or HTTPStatus(status).phrase
-    return problem(status, detail)
+    # Lost the race for an account many times over: nothing was written, and the same
+    # request again is safe and likely to succeed.
+    headers = {"Retry-After": "1"} if isinstance(exc, ConcurrentUpdateError) else None
+    return problem(status, detail, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

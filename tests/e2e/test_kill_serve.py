@@ -24,6 +24,7 @@ import pytest
 from smsledger.adapters.simulator import CarrierSimulator
 from smsledger.adapters.views import open_views
 from smsledger.application.ledger import Ledger
+from smsledger.domain.batch import batch_id_for
 from smsledger.projections.queries import build_runner
 from tests.e2e.serving import SMSLEDGER, serve
 from tests.e2e.traffic import Answer, Sender, charged, open_sender, send_one, serve_env, stored
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.slow
 
 KILLS = 20
 CLIENTS = 6
+RECIPIENTS = 1
 # Seconds the whole scenario may take: ~65 s on an idle 2-core machine, almost all of it
 # the 21 starts of ``serve``; the bound is for a hang, not for speed.
 BUDGET = 240.0
@@ -67,7 +69,7 @@ class Traffic:
     def one(self, url: str) -> None:
         ref = self._next()
         n = int(ref.split("-")[1])
-        answer = send_one(url, self.sender, n, reference=ref)
+        answer = send_one(url, self.sender, n, reference=ref, recipients=RECIPIENTS)
         with self.lock:
             if answer.status == 202:
                 first = self.answers.setdefault(ref, answer.body)
@@ -87,6 +89,26 @@ class Traffic:
         for t in threads:
             t.start()
         return threads
+
+
+def _committed(ledger: Ledger, traffic: Traffic | None, refs: list[str]) -> set[str]:
+    if traffic is None:
+        return set()
+    account = uuid.UUID(traffic.sender.account_id)
+    return {r for r in refs if ledger.recorder.select_events(batch_id_for(account, r), limit=1)}
+
+
+def _next_charge(ledger: Ledger, traffic: Traffic, seconds: float = 2.0) -> None:
+    """Return as soon as the account records its next event (or after ``seconds``)."""
+    account = uuid.UUID(traffic.sender.account_id)
+
+    def version() -> int:
+        last = ledger.recorder.select_events(account, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    before, deadline = version(), time.monotonic() + seconds
+    while version() == before and time.monotonic() < deadline:
+        time.sleep(0.0005)
 
 
 def _audit(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -109,6 +131,8 @@ def test_killed_twenty_times_every_charge_has_its_answer(
     rng = random.Random(20)
     env = serve_env(database)
     traffic: Traffic | None = None
+    ledger = Ledger(database.eventsourcing_env())
+    committed_unanswered: set[str] = set()
     for _ in range(KILLS):
         with serve(tmp_path, env) as served:
             if traffic is None:
@@ -117,14 +141,22 @@ def test_killed_twenty_times_every_charge_has_its_answer(
             stop = threading.Event()
             threads = traffic.run(served.url, stop)
             time.sleep(rng.uniform(0.3, 0.9))
+            if rng.random() < 0.5:
+                # Half the kills wait for the next charge to be committed, so they land
+                # between a commit and its answer (at random, that window is rare).
+                _next_charge(ledger, traffic)
             served.process.kill()
             served.process.wait(10)
             stop.set()
             for t in threads:
                 t.join(30)
+        # Which of the cut-off requests were committed before the kill: charged, and
+        # their client without an answer. Those are what the retries must make whole.
+        committed_unanswered |= _committed(ledger, traffic, list(traffic.unanswered))
     assert traffic is not None
     cut_off = len(traffic.retried) + len(traffic.unanswered)
     assert cut_off > 0, "no kill landed while a request was in flight"
+    assert committed_unanswered, "no kill landed between a commit and its answer"
 
     # Back once more: every unanswered request is retried until it has its answer.
     with serve(tmp_path, env) as served:
@@ -135,7 +167,7 @@ def test_killed_twenty_times_every_charge_has_its_answer(
         # A reference sent again answers the first answer (idempotent), charging nothing.
         for ref in rng.sample(sorted(traffic.answers), 10):
             n = int(ref.split("-")[1])
-            again = send_one(served.url, traffic.sender, n, reference=ref)
+            again = send_one(served.url, traffic.sender, n, reference=ref, recipients=RECIPIENTS)
             assert again.status == 202
             first = traffic.answers[ref]
             assert again.body["batch_id"] == first["batch_id"]
@@ -151,7 +183,6 @@ def test_killed_twenty_times_every_charge_has_its_answer(
     assert in_store.charges == promised
     assert set(in_store.times_charged.values()) == {1}
     answered_ids = {uuid.UUID(m["id"]) for b in traffic.answers.values() for m in b["messages"]}
-    ledger = Ledger(database.eventsourcing_env())
     views = open_views(database)
     sim = CarrierSimulator(database, views=views)
     try:

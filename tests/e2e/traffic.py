@@ -96,9 +96,15 @@ class Answer:
     seconds: float = 0.0
 
 
-def send_one(url: str, sender: Sender, n: int, reference: str | None = None) -> Answer:
-    """One single-recipient send; never raises."""
-    payload: dict[str, Any] = {"sender": "Acme", "recipients": [recipient(n)], "body": f"hi {n}"}
+def send_one(
+    url: str, sender: Sender, n: int, reference: str | None = None, *, recipients: int = 1
+) -> Answer:
+    """One send (to one recipient unless told); never raises."""
+    payload: dict[str, Any] = {
+        "sender": "Acme",
+        "recipients": [recipient(n * recipients + k) for k in range(recipients)],
+        "body": f"hi {n}",
+    }
     if reference is not None:
         payload["reference"] = reference
     started = time.monotonic()

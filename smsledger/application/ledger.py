@@ -105,9 +105,9 @@ class Turns:
     that was most of the work: on PostgreSQL 28 of 60 ran out of their 8 retries (409),
     on SQLite the retries kept the one write lock so busy that 35 of 60 timed out
     waiting for it (p50 9.4 s). Taking turns in this process first makes every save
-    the next version (p50 see ``docs/delivery.md``). Another process writing the same
-    account still conflicts and retries, as before: the turn is an optimisation of the
-    common case, and the version check stays the rule.
+    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``). Another
+    process writing the same account still conflicts and retries, as before: the turn
+    is an optimisation of the common case, and the version check stays the rule.
     """
 
     def __init__(self, timeout: float = TURN_TIMEOUT) -> None:

@@ -1,10 +1,12 @@
 """kill -9 of ``serve`` during concurrent sends, 20 times: no charge without an answer.
 
 Clients send with a ``reference``; a request the kill left unanswered is sent again,
-with the same reference, once ``serve`` is back. At the end every reference has its
-202, a retried one the same answer, every charge in the event store belongs to an
-answered message and none is charged twice, ``smsledger audit`` passes, the views
-equal a rebuild, and the carrier was asked to send each message once.
+with the same reference, once ``serve`` is back. The kills come at random times, half
+of them just after a charge is committed, so some land between a commit and its
+answer. At the end every reference has its 202, a retried one the same answer, every
+charge in the event store belongs to an answered message and none is charged twice,
+``smsledger audit`` passes, the views equal a rebuild, and the carrier was asked to
+send each message once.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from smsledger.domain.errors import (
     AccountNotFoundError,
     AuthenticationError,
     BatchNotFoundError,
+    ConcurrentUpdateError,
     ConflictError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -92,6 +93,13 @@ _WHEN: dict[int, str] = {
 }
 _HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    409: {
+        "Retry-After": {
+            "description": "Seconds to wait: only on a conflict with concurrent changes, "
+            "where the same request again may succeed",
+            "schema": {"type": "string"},
+        }
+    },
     503: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}},
 }
@@ -175,6 +183,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(max(1, exc.retry_after))
+    if isinstance(exc, ConcurrentUpdateError):
+        # Lost the race for an account many times over: nothing was written, and the
+        # same request again is safe and likely to succeed.
+        headers["Retry-After"] = "1"
     if isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"
     extra = None

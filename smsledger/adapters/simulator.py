@@ -9,7 +9,9 @@ reports its carrier will send, each with the carrier's time (``at``) and the tim
 reaches us (``due_at``), into ``sim_reports``. ``due_reports(now)`` hands out what is due
 by ``now``; the dispatcher's pump records them and acknowledges them. Submissions are
 counted per message id in ``sim_submissions``, so a test can check across process
-restarts that nothing was sent twice.
+restarts that nothing was sent twice: a repeat of an id answers what the first submit
+answered (accepted or refused) and sends nothing, and ``lookup`` gives that answer
+without counting a call.
 
 Faults real carriers show (see ``Faults``): a report sent twice, two reports arriving in
 swapped order, a stale report arriving after the final one, and a final report with a
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 
 from smsledger.adapters.views import open_views
-from smsledger.application.ports import HandOffRefusedError
+from smsledger.application.ports import HandOffRefusedError, Refused
 from smsledger.projections import store_for
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ SUBSCRIBER_OFFLINE = 503
 GATEWAY_FAILED = 511
 CARRIER_FAILED = 512
 OUT_OF_TABLE_CODES = (0, 42, 299, 777, 999, 1201)
+REFUSAL = "the simulated gateway refused the message"
 
 
 @dataclass(frozen=True)
@@ -267,8 +270,7 @@ class CarrierSimulator:
                 row = cur.fetchone()
                 ref, accepted = row[0], bool(row[1])
         if not accepted or ref is None:
-            msg = "the simulated gateway refused the message"
-            raise HandOffRefusedError(msg)
+            raise HandOffRefusedError(REFUSAL)
         return ref
 
     def _payload(self, message_id: UUID, ref: str | None, report: PlannedReport) -> str:
@@ -279,15 +281,20 @@ class CarrierSimulator:
         body = {"message_id": str(message_id), "status_code": report.code, "at": at, "raw": raw}
         return orjson.dumps(body).decode()
 
-    def lookup(self, message_id: UUID) -> str | None:
+    def lookup(self, message_id: UUID) -> str | Refused | None:
+        """The first answer to this id, accepted or refused; never a submission."""
         s, ph = self.sql, self.sql.ph
         with self.views.reading() as cur:
             cur.execute(
-                f"SELECT gateway_ref FROM sim_submissions WHERE message_id = {ph} AND accepted = 1",
+                f"SELECT gateway_ref, accepted FROM sim_submissions WHERE message_id = {ph}",
                 (s.uuid(message_id),),
             )
             row = cur.fetchone()
-        return None if row is None else str(row[0])
+        if row is None:
+            return None
+        if not row[1] or row[0] is None:
+            return Refused(REFUSAL)
+        return str(row[0])
 
     def due_reports(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:
         s, ph = self.sql, self.sql.ph

@@ -108,7 +108,7 @@ class Database:
             )
             return {
                 **common,
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": "smsledger.adapters.recorders:SQLiteLedgerFactory",
                 "SQLITE_DBNAME": name,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.recorders:SQLiteLedgerRecorder",

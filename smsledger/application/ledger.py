@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from dataclasses import dataclass
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
@@ -57,6 +60,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
+TURN_TIMEOUT = 30.0
+"""Seconds a write waits for its account's turn before answering 409 (try again)."""
+
 
 # Account events that carry one entry per message: snapshot after each (see below).
 _HEAVY_ACCOUNT_EVENTS = (Account.BatchCharged, Account.Refunded)  # type: ignore[attr-defined]
@@ -84,6 +92,61 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@dataclass
+class _Line:
+    next_ticket: int = 0
+    serving: int = 0
+    abandoned: set[int] = field(default_factory=set)
+
+
+class Turns:
+    """One writer at a time per key (an account), served in the order they came.
+
+    Concurrent writes to one account load the same version and all but one conflict
+    on save; each loser loads and tries again. Under 60 concurrent sends to one account
+    that was most of the work: on PostgreSQL 28 of 60 ran out of their 8 retries (409),
+    on SQLite the retries kept the one write lock so busy that 35 of 60 timed out
+    waiting for it (p50 9.4 s). Taking turns in this process first makes every save
+    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``). Another
+    process writing the same account still conflicts and retries, as before: the turn
+    is an optimisation of the common case, and the version check stays the rule.
+    """
+
+    def __init__(self, timeout: float = TURN_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._lines: dict[object, _Line] = {}
+
+    @contextlib.contextmanager
+    def turn(self, key: object) -> Iterator[None]:
+        """Wait for ``key``'s turn (in arrival order), hold it inside the block.
+        ``ConcurrentUpdateError`` if the turn does not come within ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        with self._cond:
+            line = self._lines.setdefault(key, _Line())
+            ticket = line.next_ticket
+            line.next_ticket += 1
+            while line.serving != ticket:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    # Give the ticket up so the line does not wait for it.
+                    line.abandoned.add(ticket)
+                    msg = "too many concurrent changes to the same account; try again"
+                    raise ConcurrentUpdateError(msg)
+                self._cond.wait(remaining)
+        try:
+            yield
+        finally:
+            with self._cond:
+                line.serving += 1
+                while line.serving in line.abandoned:
+                    line.abandoned.discard(line.serving)
+                    line.serving += 1
+                if line.serving == line.next_ticket:
+                    del self._lines[key]
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -131,6 +194,7 @@ class Ledger(Application[UUID]):
         self.platform_keywords = tuple(platform_keywords)
         self.max_parts = max_parts
         self.max_recipients = max_recipients
+        self.turns = Turns()
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshot an account after every save that gave it a per-message list
@@ -144,7 +208,24 @@ class Ledger(Application[UUID]):
         the store grew. Snapshotting after each heavy event keeps every account load to
         one small snapshot, whatever the traffic. The aggregate in hand was just recorded,
         so it is exactly the stored state.
+
+        It runs AFTER the events are committed, so it must never fail the use case: the
+        send is charged by then, and an error here used to answer 500 to a request whose
+        charge stood (on SQLite, a snapshot waiting for the write lock timed out under 60
+        concurrent sends). A missed snapshot costs only a longer load next time: logged,
+        and the request goes on.
         """
+        try:
+            self._snapshot_accounts(processing_event)
+        except Exception:
+            accounts = [
+                str(a.id) for a in processing_event.aggregates.values() if isinstance(a, Account)
+            ]
+            log.warning(
+                "snapshot not taken after a committed save (accounts %s)", accounts, exc_info=True
+            )
+
+    def _snapshot_accounts(self, processing_event: ProcessingEvent[UUID]) -> None:
         if self.snapshots is None:
             return
         due: dict[UUID, Account] = {}
@@ -203,7 +284,8 @@ class Ledger(Application[UUID]):
             value = change(account)
             return Written(value, self._save(account))
 
-        return self._retrying(attempt)
+        with self.turns.turn(account_id):
+            return self._retrying(attempt)
 
     def open_account(
         self,
@@ -350,7 +432,7 @@ class Ledger(Application[UUID]):
             receipt = BatchReceipt(batch_id, accepted.total_price, account.currency, accepted.lines)
             return Written(receipt, position)
 
-        with _gc_paused():
+        with self.turns.turn(account_id), _gc_paused():
             written = self._retrying(attempt)
         receipt = written.value
         if written.position is None:

@@ -3,9 +3,10 @@ upstream, and what comes back) and mail (the outbox the mailer drains, and the
 transport it sends through).
 
 A gateway takes a message by OUR message id and is idempotent on it: submitting the
-same id twice is one submission and answers the same reference. ``lookup`` says whether
-it already has a message, so a dispatcher that crashed between handing a message off
-and recording it can find out instead of sending it again.
+same id twice is one submission and gives the first answer again, a reference or a
+refusal. ``lookup`` gives that first answer without submitting, so a dispatcher that
+crashed between handing a message off and recording the answer finds out what it was
+(accepted, or refused for good) instead of submitting it again.
 
 Reports come back as plain mappings (``smsledger.domain.reports``). The adapters live in
 ``smsledger.adapters``; ``SMSLEDGER_GATEWAY`` picks one in the composition root.
@@ -35,6 +36,13 @@ class HandOffRefusedError(GatewayError):
 
 
 @dataclass(frozen=True, slots=True)
+class Refused:
+    """A gateway's remembered refusal of a message (a failed hand-off, 511)."""
+
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """What a gateway needs to send one message."""
 
@@ -55,12 +63,14 @@ class Gateway(Protocol):
     name: str
 
     def submit(self, message: Outgoing, now: datetime) -> str:
-        """Hand a message over; the gateway's reference. Idempotent on the message id.
-        Raises ``HandOffRefusedError`` if refused for good, ``GatewayError`` if unsure."""
+        """Hand a message over; the gateway's reference. Idempotent on the message id:
+        a repeat gives the first answer and sends nothing. Raises
+        ``HandOffRefusedError`` if refused for good, ``GatewayError`` if unsure."""
         ...
 
-    def lookup(self, message_id: UUID) -> str | None:
-        """The reference of an accepted submission of this id, or ``None``."""
+    def lookup(self, message_id: UUID) -> str | Refused | None:
+        """The gateway's first answer to this id: the reference it accepted it under,
+        ``Refused`` if it refused it, or ``None`` if it never had it."""
         ...
 
     def due_reports(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:

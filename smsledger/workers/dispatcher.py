@@ -7,9 +7,10 @@ due rows and, per batch: records Sending (110)
   and COMMITS it, then submits each message to the gateway, then records
   DeliveredToGateway (111) with the gateway's reference, or a failed hand-off (511,
   refunded). A message found at 110 (a dispatcher died between the two records) is
-  looked up at the gateway first: known, it gets its 111 with that reference; unknown,
-  it is submitted. So a crash anywhere never sends a message twice, and the gateway's
-  idempotency on our message id covers two dispatchers racing.
+  looked up at the gateway first: accepted, it gets its 111 with that reference;
+  refused, it gets its 511 with the gateway's words; unknown, it is submitted. So a
+  crash anywhere never submits a message twice, and the gateway's idempotency on our
+  message id covers two dispatchers racing.
 
 Cancel is safe against all this: 110 is saved on the version the dispatcher loaded, so a
 cancel in between makes the save conflict, and the retry finds the message canceled.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from smsledger.application.ports import GatewayError, HandOffRefusedError, Outgoing
+from smsledger.application.ports import GatewayError, HandOffRefusedError, Outgoing, Refused
 from smsledger.projections import store_for
 from smsledger.projections.delivery_queue import DeliveryQueue
 from smsledger.projections.runner import ProjectionRunner
@@ -47,7 +48,7 @@ DEFAULT_BATCH = 200
 class DispatchResult:
     handed_off: int = 0
     failed: int = 0
-    recovered: int = 0  # found at 110 and already known to the gateway
+    recovered: int = 0  # found at 110 and already accepted by the gateway
     expired: int = 0  # found at 110, unknown to the gateway, validity over
 
     @property
@@ -124,10 +125,13 @@ class Dispatcher:
         to_submit: list[Message] = list(started)
         recovered = 0
         for message in stuck:
-            # It reached 110 before a crash: the gateway may or may not have it.
-            ref = gateway.lookup(message.id)
-            if ref is not None:
-                handed[message.id] = ref
+            # It reached 110 before a crash: the gateway may have answered already.
+            answer = gateway.lookup(message.id)
+            if isinstance(answer, Refused):
+                # Refused before the crash: record the refusal it gave, never ask again.
+                failed[message.id] = answer.detail or "refused by the gateway"
+            elif answer is not None:
+                handed[message.id] = answer
                 recovered += 1
             elif now < message.expires_at:
                 to_submit.append(message)

@@ -7,7 +7,8 @@ range, never a scan of every message) and, for each, asks the aggregate:
 * handed off, no final report by ``expires_at + grace``: 599 Unknown (no refund: the
   carrier's cost is real);
 * stuck at Sending (110) that long: the gateway is asked whether it has it; yes, it is
-  handed off and then 599; no, it was never sent: 202 Expired, refunded.
+  handed off and then 599; refused, it is the failed hand-off the gateway said (511,
+  refunded); no, it was never sent: 202 Expired, refunded.
 
 ``now`` is passed in, and is also the time the events are recorded at, so a pass for a
 given instant is exact and repeatable. ``serve`` runs it every
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from smsledger.application.ports import Refused
 from smsledger.projections import store_for
 from smsledger.projections.delivery_queue import DeliveryQueue
 from smsledger.projections.runner import ProjectionRunner
@@ -88,10 +90,18 @@ class Sweeper:
                 break
             after = page[-1][2], page[-1][3]
             refs: dict[UUID, str | None] = {}
+            refused: dict[UUID, str] = {}
             if self.gateway is not None:
                 for mid, state, _, _ in page:
                     if state == "sending":
-                        refs[mid] = self.gateway.lookup(mid)
+                        answer = self.gateway.lookup(mid)
+                        if isinstance(answer, Refused):
+                            refused[mid] = answer.detail
+                        else:
+                            refs[mid] = answer
+            if refused:
+                # The gateway refused them before a crash: the hand-off failed (511).
+                self.ledger.record_hand_offs({}, refused, now)
             written = self.ledger.sweep_messages(
                 [mid for mid, _, _, _ in page], now, self.grace, refs
             )

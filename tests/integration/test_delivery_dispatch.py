@@ -9,11 +9,17 @@ from uuid import UUID
 
 import pytest
 
-from smsledger.adapters.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
+from smsledger.adapters.simulator import (
+    REFUSAL,
+    CarrierSimulator,
+    Faults,
+    OutcomeMix,
+    SimulatorConfig,
+)
 from smsledger.adapters.storage import Database
 from smsledger.adapters.views import open_views
 from smsledger.application.ledger import Ledger
-from smsledger.application.ports import Outgoing
+from smsledger.application.ports import HandOffRefusedError, Outgoing, Refused
 from smsledger.domain.errors import AlreadyHandedOffError
 from smsledger.workers.dispatcher import Dispatcher
 from tests.support import FakeClock
@@ -112,7 +118,9 @@ def test_a_refused_hand_off_is_511_and_refunded(rig: Rig) -> None:
     assert (message.status, message.refunded, message.handed_off) == (511, True, False)
     assert rig.ledger.get_account(rig.account_id).balance == balance
     assert rig.queue() == {}
-    assert rig.sim.lookup(mid) is None
+    # The gateway remembers its refusal: asked again, it says so and sends nothing.
+    assert rig.sim.lookup(mid) == Refused(REFUSAL)
+    assert rig.sim.submissions() == {mid: (1, 0)}
 
 
 @pytest.mark.parametrize(
@@ -227,6 +235,25 @@ def test_a_message_left_at_sending_and_already_submitted_is_not_sent_again(rig: 
     after = rig.ledger.get_message(mid)
     assert (after.status, after.gateway_ref) == (111, ref)
     assert rig.sim.submissions() == {mid: (1, 1)}
+
+
+def test_a_message_left_at_sending_and_refused_is_not_submitted_again(rig: Rig) -> None:
+    # A dispatcher recorded 110, was refused at submit, and died before recording 511.
+    rig.use(only("gateway_failure"))
+    balance = rig.ledger.get_account(rig.account_id).balance
+    [mid] = rig.send()
+    now = rig.clock.now
+    [message], _ = rig.ledger.start_sending([mid], now).value
+    with pytest.raises(HandOffRefusedError):
+        rig.sim.submit(Outgoing.of(message), now)
+    # The next dispatcher asks the gateway, learns the refusal, and records it: 511,
+    # refunded, and the gateway was asked to send it only the once.
+    rig.run()
+    after = rig.ledger.get_message(mid)
+    assert (after.status, after.refunded, after.handed_off) == (511, True, False)
+    assert rig.ledger.get_account(rig.account_id).balance == balance
+    assert rig.sim.submissions() == {mid: (1, 0)}
+    assert rig.queue() == {}
 
 
 def test_a_message_left_at_sending_and_never_submitted_is_submitted_once(rig: Rig) -> None:

@@ -16,7 +16,7 @@ from smsledger.adapters.simulator import CarrierSimulator, Faults, OutcomeMix, S
 from smsledger.adapters.storage import Database
 from smsledger.adapters.views import open_views
 from smsledger.application.ledger import Ledger
-from smsledger.application.ports import Outgoing
+from smsledger.application.ports import HandOffRefusedError, Outgoing
 from smsledger.domain.errors import AlreadyHandedOffError, ConflictError
 from smsledger.workers.dispatcher import Dispatcher
 from smsledger.workers.sweeper import Sweeper
@@ -153,6 +153,25 @@ def test_stuck_at_sending_the_gateway_decides(rig: Rig, clock: FakeClock) -> Non
     assert rig.ledger.get_message(sent).status == 599
     never = rig.ledger.get_message(unsent)
     assert (never.status, never.refunded) == (202, True)
+
+
+def test_stuck_at_sending_after_a_refusal_is_the_failed_hand_off(
+    rig: Rig, clock: FakeClock
+) -> None:
+    # A message left at 110 by a dispatcher that died after the gateway refused it.
+    mid = rig.send(validity=600)
+    charged = rig.balance()
+    [message], _ = rig.ledger.start_sending([mid], clock.now).value
+    rig.sim.config = SimulatorConfig(mix=OutcomeMix(0, 0, 0, 0, 0, 0, 1))
+    with pytest.raises(HandOffRefusedError):
+        rig.sim.submit(Outgoing.of(message), clock.now)
+    rig.dispatcher.follow()
+    # The sweeper asks the gateway, which says it refused it: 511, refunded, not 202.
+    rig.sweeper.sweep(message.expires_at + GRACE)
+    after = rig.ledger.get_message(mid)
+    assert (after.status, after.refunded) == (511, True)
+    assert rig.balance() == charged + 45
+    assert rig.sim.submissions() == {mid: (1, 0)}
 
 
 def test_cancel_before_hand_off_at_the_last_moment(rig: Rig, clock: FakeClock) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import psycopg
+from eventsourcing import persistence
+
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -134,3 +137,40 @@ class Database:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
+
+
+# What "the database is unavailable for now" looks like from each layer that talks to it.
+# psycopg's ``OperationalError`` covers a refused or lost connection ("server closed the
+# connection unexpectedly", "terminating connection due to administrator command") and
+# the pool's timeouts (``PoolTimeout`` is one); SQLite's is only its lock and busy errors
+# ("no such table" is one too, and is a bug). The library wraps both in its own classes,
+# so a wrapper is judged by its cause; one without a cause is the library's own pool
+# running dry ("Timed out waiting for return of writer").
+_PSYCOPG = (psycopg.OperationalError, psycopg.InterfaceError)
+_LIBRARY = (
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    persistence.ConnectionPoolClosedError,
+)
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is the database being unreachable, restarting
+    or locked, rather than anything about the request or the data: the API answers 503
+    with ``Retry-After``, the runner retries the page instead of skipping an event."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, psycopg.errors.ProgramLimitExceeded):
+            return False  # an OperationalError too, but about the data (a row too big)
+        if isinstance(current, _PSYCOPG):
+            return True
+        if isinstance(current, sqlite3.OperationalError):
+            return any(busy in str(current).lower() for busy in _SQLITE_BUSY)
+        cause = current.__cause__ or current.__context__
+        if isinstance(current, _LIBRARY) and cause is None:
+            return True
+        current = cause
+    return False

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from smsledger.adapters.storage import unavailable
 from smsledger.projections.db import Dialect, ViewDatabase
 
 if TYPE_CHECKING:
@@ -73,6 +74,9 @@ class SQLiteViewDatabase(ViewDatabase):
         finally:
             cur.close()
 
+    def is_transient(self, error: BaseException) -> bool:
+        return unavailable(error)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
@@ -115,6 +119,9 @@ class PostgresViewDatabase(ViewDatabase):
                     yield cur
             finally:
                 conn.autocommit = False
+
+    def is_transient(self, error: BaseException) -> bool:
+        return unavailable(error)
 
     def close(self) -> None:
         self.pool.close()

@@ -17,7 +17,7 @@ from smsledger.api.deps import (
     principal_of,
     services_of,
 )
-from smsledger.api.errors import problems
+from smsledger.api.errors import UNAVAILABLE_RETRY_AFTER, problems
 from smsledger.api.schemas import HealthPublic
 from smsledger.domain.access import Role
 from smsledger.projections.runner import Failure
@@ -45,6 +45,7 @@ def healthz(services: ServicesDep, response: Response, credentials: Credentials)
     except Exception:
         log.warning("health check: database unavailable", exc_info=True)
         response.status_code = 503
+        response.headers["Retry-After"] = UNAVAILABLE_RETRY_AFTER
         return {"status": "degraded", "database": "unavailable", "projections": {}}
     operator = credentials is not None and is_operator_token(services, credentials.credentials)
     return {

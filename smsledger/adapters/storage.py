@@ -111,6 +111,10 @@ class Database:
             "POSTGRES_POOL_SIZE": "8",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            # A connection that died in the pool (the server restarted) is replaced when
+            # it is handed out, and a request waits at most 5 s for one (503 after that).
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
             "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.recorders:PostgresLedgerRecorder",
         }
 

@@ -85,6 +85,11 @@ class SQLiteViewDatabase(ViewDatabase):
         self._local = threading.local()
 
 
+POOL_TIMEOUT = 5.0
+"""Seconds a request waits for a connection before it answers 503: while the database
+is down, the pool's reconnect attempts fail and nobody should hang for the default 30."""
+
+
 class PostgresViewDatabase(ViewDatabase):
     dialect: Dialect = "postgres"
 
@@ -101,6 +106,10 @@ class PostgresViewDatabase(ViewDatabase):
             min_size=1,
             max_size=max_size,
             configure=configure,
+            # A connection that died in the pool (the server restarted) is found out
+            # and replaced when it is handed out, not by the request that uses it.
+            check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
             open=True,
             name=f"views-{schema}",
         )
@@ -118,7 +127,8 @@ class PostgresViewDatabase(ViewDatabase):
                 with conn.cursor() as cur:
                     yield cur
             finally:
-                conn.autocommit = False
+                if not conn.broken:  # a lost one is discarded by the pool as it is
+                    conn.autocommit = False
 
     def is_transient(self, error: BaseException) -> bool:
         return unavailable(error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, ClassVar
+from uuid import uuid4
 
 import orjson
 import psycopg
@@ -14,6 +15,7 @@ import pytest
 
 from smsledger.application.ledger import Ledger
 from smsledger.projections.db import ViewDatabase
+from smsledger.projections.queries import build_runner
 from smsledger.projections.runner import LoggedEvent, Projection, ProjectionRunner
 from tests.support import write_raw_event
 
@@ -204,3 +206,36 @@ def test_error_text_is_stored_even_when_it_quotes_a_nul(
     assert failure.position == poison
     assert failure.error == "ValueError: cannot store reference Sec\\x00Test"
     assert runner.positions()["references"] == runner.head()
+
+
+def test_a_nul_in_a_stored_message_stops_no_read_model_on_either_database(
+    ledger: Ledger, views: ViewDatabase
+) -> None:
+    # Issue 11's first finding, past the edge's checks: a NUL byte in a stored sender.
+    # PostgreSQL cannot hold it in a text column, in the middle of COPY-sized pages.
+    account = ledger.open_account("Acme", payment_model="post_invoice").value
+    recipients = [f"+4673123{i:04d}" for i in range(10)]
+    ledger.send_batch(account.id, sender="Acme", recipients=recipients, body="before")
+    [accepted] = [
+        n
+        for n in ledger.recorder.select_notifications(start=0, limit=100)
+        if n.topic == "smsledger:Message.Accepted"
+    ][:1]
+    state = orjson.loads(accepted.state)
+    state["sender"] = "Sec\u0000Test"
+    poison = write_raw_event(ledger, uuid4(), accepted.topic, orjson.dumps(state))
+    ledger.send_batch(account.id, sender="Acme", recipients=recipients, body="after")
+    runner = build_runner(ledger, views)
+
+    runner.run_once()
+
+    head = runner.head()
+    assert set(runner.positions().values()) == {head}
+    with views.reading() as cur:
+        cur.execute("SELECT count(*) FROM view_messages WHERE sender = 'Acme'")
+        assert cur.fetchone()[0] == 20
+    failures = {(f.projection, f.position) for f in runner.failures()}
+    if views.dialect == "postgres":
+        assert failures == {("message_status", poison)}
+    else:
+        assert failures == set()  # SQLite stores the NUL: nothing to skip

@@ -53,6 +53,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -504,5 +505,8 @@ def _account_of(logged: LoggedEvent) -> str | None:
 
 
 def _iso(value: Any) -> str:
-    """A stored time as text: PostgreSQL gives a datetime, SQLite already text."""
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    """A stored time as RFC 3339 UTC text to the millisecond, as SQLite already keeps it
+    (``strftime('%Y-%m-%dT%H:%M:%fZ')``); PostgreSQL gives a datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return str(value)

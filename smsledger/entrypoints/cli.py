@@ -71,18 +71,24 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
         if args.rebuild:
             from tqdm import tqdm
 
-            names = [p.name for p in runner.projections]
-            if args.rebuild not in names:
-                print(f"no projection {args.rebuild!r}; have: {', '.join(names)}", file=sys.stderr)
+            # The read models, and the dispatcher's delivery queue: a projection too, with
+            # its own runner, so a poison event it skipped heals the same way.
+            owners = {p.name: runner for p in runner.projections}
+            owners |= {
+                p.name: services.dispatcher.runner for p in services.dispatcher.runner.projections
+            }
+            if args.rebuild not in owners:
+                print(f"no projection {args.rebuild!r}; have: {', '.join(owners)}", file=sys.stderr)
                 return 2
-            with tqdm(total=runner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
+            owner = owners[args.rebuild]
+            with tqdm(total=owner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
 
                 def progress(position: int, head: int) -> None:
                     bar.total = max(head, position)
                     bar.n = position
                     bar.refresh()
 
-                n = runner.rebuild(args.rebuild, progress=progress)
+                n = owner.rebuild(args.rebuild, progress=progress)
             print(f"rebuilt {args.rebuild}: {n} events applied")
         if args.once:
             n = runner.run_once()

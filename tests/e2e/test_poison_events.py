@@ -135,3 +135,46 @@ def test_smsledger_project_shows_a_skipped_event_and_a_rebuild_clears_it(
     assert healed.returncode == 0, healed.stderr
     assert "UNHEALTHY" not in healed.stdout
     assert services.runner.failures() == []
+
+
+def test_the_delivery_queue_skips_a_poison_event_too_and_heals_by_its_own_rebuild(
+    client: TestClient, services: Services, database: Database
+) -> None:
+    tenant = open_tenant(client, top_up=10_000)
+    sent = client.post(
+        "/v1/messages",
+        json={"sender": "Acme", "recipients": ["+46731234567"], "body": "Hello"},
+        headers=tenant.as_("sender"),
+    )
+    assert sent.status_code == 202, sent.text
+    message = UUID(sent.json()["messages"][0]["id"])
+    sending = "smsledger:Message.Sending"
+    position = write_raw_event(services.ledger, message, sending, POISON["undecodable"])
+
+    # Both the status view and the dispatcher's queue read that topic; both skip it.
+    catch_up(services)
+    services.dispatcher.follow()
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded"
+    for name in ("message_status", "dispatcher"):
+        assert body["projections"][name]["failures"] == [{"position": position, "topic": sending}]
+    assert body["projections"]["invoices"]["failed_events"] == 0
+
+    # Repaired, each rebuilt: the CLI knows the dispatcher's queue by its name too.
+    rewrite_raw_event(database, message, position, orjson.dumps({"timestamp": WHEN}))
+    services.runner.rebuild("message_status")
+    env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "smsledger", "project", "--once", "--rebuild", "dispatcher"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt dispatcher" in rebuilt.stdout
+    assert client.get("/healthz").json()["status"] == "ok"
+    read = client.get(f"/v1/messages/{message}", headers=tenant.as_("sender"))
+    assert read.json()["status"]["code"] == 110  # Sending, once the event is readable

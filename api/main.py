@@ -17,7 +17,10 @@ from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.routes import (
     accounts,
+    banned_keywords,
+    batches,
     blocklist,
+    campaigns,
     delivery_reports,
     gateway_keys,
     health,
@@ -26,6 +29,7 @@ from smsledger.api.routes import (
     ledger,
     messages,
     reconciliation,
+    senders,
     status_codes,
 )
 
@@ -79,6 +83,10 @@ def create_app(services: Services) -> FastAPI:
         keys,
         gateway_keys,
         blocklist,
+        campaigns,
+        senders,
+        banned_keywords,
+        batches,
         delivery_reports,
         ledger,
         invoices,

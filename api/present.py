@@ -44,6 +44,32 @@ def blocklist_public(account: Account) -> dict[str, Any]:
     }
 
 
+def campaigns_public(account: Account, now: datetime) -> dict[str, Any]:
+    items: list[dict[str, Any]] = []
+    for reference, (country, booked, until) in sorted(account.campaigns.items()):
+        booked_at = datetime.fromisoformat(str(booked))
+        valid_until = datetime.fromisoformat(until) if until else None
+        items.append(
+            {
+                "country": country,
+                "reference": reference,
+                "booked_at": booked_at,
+                "valid_until": valid_until,
+                "active": booked_at <= now and (valid_until is None or now < valid_until),
+            }
+        )
+    return {"items": items}
+
+
+def senders_public(account: Account) -> dict[str, Any]:
+    return {
+        "items": [
+            {"sender": name, "verified_at": datetime.fromisoformat(at)}
+            for name, at in sorted(account.verified_senders.values())
+        ]
+    }
+
+
 def batch_public(receipt: BatchReceipt) -> dict[str, Any]:
     return {
         "batch_id": receipt.batch_id,

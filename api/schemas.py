@@ -23,7 +23,11 @@ from pydantic import (
 )
 
 from smsledger.domain.account import (
+    MAX_CAMPAIGN_REFERENCE_LENGTH,
+    MAX_KEYWORD_LENGTH,
+    MAX_KEYWORDS,
     MAX_NAME_LENGTH,
+    MAX_SENDER_NAME_LENGTH,
     MAX_TOP_UP,
     MAX_TOP_UP_REFERENCE_LENGTH,
 )
@@ -222,6 +226,23 @@ class KeyCreate(Input):
     role: AccountRoleName
 
 
+class AccountPage(BaseModel):
+    items: list[AccountPublic]
+    next_cursor: str | None
+
+
+class KeyInfoPublic(BaseModel):
+    id: UUID
+    role: Literal["admin", "sender", "support", "finance"]
+    created_at: datetime
+    revoked_at: datetime | None = Field(description="When it stopped working; null: live.")
+
+
+class KeyPage(BaseModel):
+    items: list[KeyInfoPublic] = Field(description="Never a key's secret: it was shown once.")
+    next_cursor: str | None
+
+
 class KeyPublic(BaseModel):
     id: UUID
     role: Literal["admin", "sender", "support", "finance", "gateway"]
@@ -257,6 +278,78 @@ class BlockedNumber(BaseModel):
 
 class BlocklistPublic(BaseModel):
     items: list[BlockedNumber]
+
+
+# --- campaigns, senders, keywords -------------------------------------------------------
+
+
+class CampaignCreate(Input):
+    country: Literal["US", "CA"] = Field(
+        description="The destination: a recipient's country is read from its number's "
+        "region, so +1 numbers of other NANP countries (Jamaica, ...) need none."
+    )
+    reference: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_CAMPAIGN_REFERENCE_LENGTH),
+        _line("reference", MAX_CAMPAIGN_REFERENCE_LENGTH),
+        _LINE_SCHEMA,
+    ] = Field(description="The booking's own reference; the same one again is a retry.")
+    valid_until: Time | None = Field(
+        default=None, description="When the campaign ends; none: until further notice."
+    )
+
+
+class CampaignPublic(BaseModel):
+    country: Literal["US", "CA"]
+    reference: str
+    booked_at: datetime
+    valid_until: datetime | None
+    active: bool
+
+
+class CampaignsPublic(BaseModel):
+    items: list[CampaignPublic]
+
+
+SenderNameInput = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_SENDER_NAME_LENGTH),
+    _line("sender", MAX_SENDER_NAME_LENGTH),
+    _LINE_SCHEMA,
+]
+
+
+class SenderCreate(Input):
+    sender: SenderNameInput
+
+
+class VerifiedSender(BaseModel):
+    sender: str
+    verified_at: datetime
+
+
+class SendersPublic(BaseModel):
+    items: list[VerifiedSender]
+
+
+Keyword = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_KEYWORD_LENGTH),
+    _line("keyword", MAX_KEYWORD_LENGTH),
+    _LINE_SCHEMA,
+]
+
+
+class BannedKeywordsUpdate(Input):
+    keywords: Annotated[list[Keyword], Field(max_length=MAX_KEYWORDS)] = Field(
+        description="The account's own list (it replaces the previous one), matched like "
+        "the platform's: whole words, any case, common inflections."
+    )
+
+
+class BannedKeywordsPublic(BaseModel):
+    keywords: list[str]
+    platform: list[str] = Field(description="The platform's list, applied to every account.")
 
 
 # --- messages -------------------------------------------------------------------------------
@@ -319,6 +412,23 @@ class MessagePublic(BaseModel):
 
 class MessagePage(BaseModel):
     items: list[MessagePublic]
+    next_cursor: str | None
+
+
+class StatusCount(StatusPublic):
+    count: int
+
+
+class BatchDetail(BaseModel):
+    id: UUID
+    account_id: UUID
+    reference: str | None
+    created_at: datetime
+    total_price: int
+    currency: str
+    recipients: int
+    statuses: list[StatusCount] = Field(description="How many of its messages are where now.")
+    items: list[MessagePublic] = Field(description="Its messages, a page at a time.")
     next_cursor: str | None
 
 
@@ -394,6 +504,20 @@ class InvoicePublic(BaseModel):
     currency: str
     lines: list[InvoiceLine]
     total: int
+
+
+class InvoiceSummary(BaseModel):
+    account_id: UUID
+    period: str
+    status: Literal["open", "issued"]
+    currency: str
+    total: int
+    issued_at: datetime | None
+
+
+class InvoicePage(BaseModel):
+    items: list[InvoiceSummary] = Field(description="Newest period first.")
+    next_cursor: str | None
 
 
 class Discrepancy(BaseModel):

@@ -1,4 +1,5 @@
-"""The Account aggregate: payment model, prepaid balance, block list and campaign.
+"""The Account aggregate: payment model, prepaid balance, block list, campaigns and
+verified sender names.
 
 The account's stream stays short: one event per top-up, per batch and per refund
 pass (not per message), and the application snapshots it.
@@ -6,7 +7,8 @@ pass (not per message), and the application snapshots it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from eventsourcing.domain import Aggregate, event
 
@@ -18,10 +20,10 @@ from smsledger.domain.errors import (
 )
 from smsledger.domain.periods import period_bounds
 from smsledger.domain.text import check_line
+from smsledger.domain.times import check_time
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
     from uuid import UUID
 
 PaymentModel = Literal["balance", "post_invoice"]
@@ -34,6 +36,12 @@ MAX_TOP_UP_REFERENCE_LENGTH = 200
 MAX_KEYWORD_LENGTH = 100
 MAX_KEYWORDS = 1_000
 MAX_MSISDN_LENGTH = 16  # "+" and E.164's 15 digits
+MAX_CAMPAIGN_REFERENCE_LENGTH = 200
+MAX_SENDER_NAME_LENGTH = 16  # "+" and 15 digits, or an 11-character name
+LEGACY_CAMPAIGN = "first-booking-"  # + country: the reference shown for the first form
+_EPOCH = "1970-01-01T00:00:00+00:00"
+CampaignCountry = Literal["US", "CA"]
+CAMPAIGN_COUNTRIES: tuple[CampaignCountry, ...] = ("US", "CA")
 
 
 def check_account_name(name: object) -> str:
@@ -52,8 +60,35 @@ def check_payment_model(model: object) -> PaymentModel:
     raise InvalidRequestError(msg)
 
 
+def check_campaign_country(country: object) -> CampaignCountry:
+    if country == "US":
+        return "US"
+    if country == "CA":
+        return "CA"
+    msg = f"country must be 'US' or 'CA' (the destinations that need a campaign), got {country!r}"
+    raise InvalidRequestError(msg)
+
+
+def sender_key(name: str) -> str:
+    """The form two sender names are compared in: ``Swed-Bank`` and ``SWEDBANK`` are one
+    name to a recipient, so case and separators are dropped."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
 class Account(Aggregate):
     TOPIC = "smsledger:Account"
+    # Version 2 added campaigns per country and verified sender names. Snapshots taken
+    # before carry neither; the library calls ``upcast_v1_v2`` on their state.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        campaigns: dict[str, list[str | None]] = {}
+        if state.get("us_campaign"):  # booked in the first form; its time is not kept
+            for country in CAMPAIGN_COUNTRIES:
+                campaigns[LEGACY_CAMPAIGN + country] = [country, _EPOCH, None]
+        state.setdefault("campaigns", campaigns)
+        state.setdefault("verified_senders", {})
 
     class Created(Aggregate.Created):
         TOPIC = "smsledger:Account.Created"
@@ -74,7 +109,9 @@ class Account(Aggregate):
         self.balance = 0
         self.top_ups: dict[str, int] = {}
         self.blocked: dict[str, list[str]] = {}  # msisdn -> [source, added_at ISO]
-        self.us_campaign = False
+        self.us_campaign = False  # the first form of a booking (see ``_campaign_booked``)
+        self.campaigns: dict[str, list[str | None]] = {}  # ref -> [country, booked, until]
+        self.verified_senders: dict[str, list[str]] = {}  # sender_key -> [name, verified_at]
         self.banned_keywords: list[str] = []
         self.issued_invoices: list[str] = []
 
@@ -197,14 +234,90 @@ class Account(Aggregate):
     def _payment_model_changed(self, payment_model: PaymentModel, timestamp: datetime) -> None:
         self.payment_model = payment_model
 
-    def book_campaign(self, timestamp: datetime) -> None:
-        """Book the campaign that US and Canadian recipients require."""
-        if not self.us_campaign:
-            self._campaign_booked(timestamp)
+    # --- campaigns and senders ---------------------------------------------------------
+
+    def book_campaign(
+        self,
+        country: str,
+        reference: str,
+        valid_until: datetime | None,
+        timestamp: datetime,
+    ) -> bool:
+        """Book the campaign a US or Canadian recipient needs; ``False`` if this reference
+        was booked before with the same terms (a retry), 409 if with other terms."""
+        booked_country = check_campaign_country(country)
+        check_line(reference, "campaign reference", max_length=MAX_CAMPAIGN_REFERENCE_LENGTH)
+        until: str | None = None
+        if valid_until is not None:
+            check_time(valid_until, "valid_until")
+            if valid_until <= timestamp:
+                msg = "valid_until must be in the future"
+                raise InvalidRequestError(msg)
+            until = valid_until.isoformat()
+        known = self.campaigns.get(reference)
+        if known is not None:
+            if known[0] != booked_country or known[2] != until:
+                msg = f"campaign reference {reference!r} was booked with other terms"
+                raise ConflictError(msg)
+            return False
+        self._country_campaign_booked(booked_country, reference, until, timestamp)
+        return True
+
+    @event("CountryCampaignBooked", topic="smsledger:Account.CountryCampaignBooked")
+    def _country_campaign_booked(
+        self, country: str, reference: str, valid_until: str | None, timestamp: datetime
+    ) -> None:
+        self.campaigns[reference] = [country, timestamp.isoformat(), valid_until]
 
     @event("CampaignBooked", topic="smsledger:Account.CampaignBooked")
     def _campaign_booked(self, timestamp: datetime) -> None:
+        """The first form of a booking, US and Canada with no end and no reference: still
+        read (as two campaigns), no longer written."""
         self.us_campaign = True
+        for country in CAMPAIGN_COUNTRIES:
+            reference = LEGACY_CAMPAIGN + country
+            self.campaigns.setdefault(reference, [country, timestamp.isoformat(), None])
+
+    def campaign_countries(self, at: datetime) -> frozenset[str]:
+        """The countries this account may send to at ``at``, of those that need a
+        campaign (computed once per batch, not per recipient)."""
+        active = set()
+        for country, booked, until in self.campaigns.values():
+            if booked is None or datetime.fromisoformat(booked) > at:
+                continue
+            if until is None or at < datetime.fromisoformat(until):
+                active.add(str(country))
+        return frozenset(active)
+
+    def verify_sender(self, name: str, timestamp: datetime) -> bool:
+        """Let this account use ``name`` although it is a protected name; ``False`` if
+        it already could."""
+        key = sender_key(check_line(name, "sender", max_length=MAX_SENDER_NAME_LENGTH))
+        if not key:
+            msg = "a sender name needs at least one letter or digit"
+            raise InvalidRequestError(msg)
+        if key in self.verified_senders:
+            return False
+        self._sender_verified(name, key, timestamp)
+        return True
+
+    @event("SenderVerified", topic="smsledger:Account.SenderVerified")
+    def _sender_verified(self, name: str, key: str, timestamp: datetime) -> None:
+        self.verified_senders[key] = [name, timestamp.isoformat()]
+
+    def unverify_sender(self, name: str, timestamp: datetime) -> bool:
+        key = sender_key(name)
+        if key not in self.verified_senders:
+            return False
+        self._sender_unverified(key, timestamp)
+        return True
+
+    @event("SenderUnverified", topic="smsledger:Account.SenderUnverified")
+    def _sender_unverified(self, key: str, timestamp: datetime) -> None:
+        del self.verified_senders[key]
+
+    def has_verified_sender(self, name: str) -> bool:
+        return sender_key(name) in self.verified_senders
 
     def set_banned_keywords(self, keywords: Sequence[str], timestamp: datetime) -> None:
         if isinstance(keywords, str) or len(keywords) > MAX_KEYWORDS:

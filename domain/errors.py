@@ -63,7 +63,8 @@ class MessageRejectedError(SmsLedgerError):
 
 
 class SenderRejectedError(MessageRejectedError):
-    """403: sender not allowed (e.g. US/Canada without a booked campaign)."""
+    """403: sender not allowed (a protected name not verified for the account, or a US or
+    Canadian recipient without an active campaign)."""
 
     code = 403
 
@@ -96,3 +97,15 @@ class InvalidRecipientError(MessageRejectedError):
     """409: the recipient is not a valid MSISDN."""
 
     code = 409
+
+
+class MissingSmsSubscriptionError(MessageRejectedError):
+    """410: the recipient's subscription cannot receive SMS (a fixed line)."""
+
+    code = 410
+
+
+class GenericRejectedError(MessageRejectedError):
+    """406: rejected for another reason (no price for the destination)."""
+
+    code = 406

@@ -31,10 +31,12 @@ def _positive_int(value: object, what: str) -> int:
 
 @dataclass(frozen=True)
 class PriceList:
-    """Unit prices (minor units per segment) by ISO 3166 alpha-2 country, with a default."""
+    """Unit prices (minor units per segment) by ISO 3166 alpha-2 country, with a default
+    for the rest; with ``default_unit_price`` ``None`` only listed countries have a price,
+    and a message to another one is 406 GenericRejected."""
 
     currency: str
-    default_unit_price: int
+    default_unit_price: int | None
     by_country: Mapping[str, int]
 
     def __post_init__(self) -> None:
@@ -42,7 +44,8 @@ class PriceList:
         if not isinstance(self.currency, str) or not _CURRENCY.fullmatch(self.currency):
             msg = f"currency must be an ISO 4217 code such as 'SEK', got {self.currency!r}"
             raise ValueError(msg)
-        _positive_int(self.default_unit_price, "default_unit_price")
+        if self.default_unit_price is not None:
+            _positive_int(self.default_unit_price, "default_unit_price")
         for country, price in self.by_country.items():
             if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
                 msg = (
@@ -55,8 +58,9 @@ class PriceList:
         # holding a live dict could still be changed under it.
         object.__setattr__(self, "by_country", MappingProxyType(dict(self.by_country)))
 
-    def unit_price(self, country: str) -> int:
-        """Minor units per segment to ``country``; the default where it is not listed."""
+    def unit_price(self, country: str) -> int | None:
+        """Minor units per segment to ``country``; the default where it is not listed
+        (``None``: no price, the destination is not served)."""
         return self.by_country.get(country.upper(), self.default_unit_price)
 
     def price(self, country: str, segments: int) -> int:
@@ -64,7 +68,11 @@ class PriceList:
         if type(segments) is not int or segments < 1:
             msg = f"segments must be a positive integer, got {segments!r}"
             raise ValueError(msg)
-        return segments * self.unit_price(country)
+        unit = self.unit_price(country)
+        if unit is None:
+            msg = f"no price for {country}"
+            raise ValueError(msg)
+        return segments * unit
 
 
 def price_list_from_mapping(data: Mapping[str, object]) -> PriceList:
@@ -93,7 +101,11 @@ def price_list_from_mapping(data: Mapping[str, object]) -> PriceList:
         raise ValueError(msg)
     return PriceList(
         currency=currency,
-        default_unit_price=_positive_int(default_unit_price, "default_unit_price"),
+        default_unit_price=(
+            None
+            if default_unit_price is None
+            else _positive_int(default_unit_price, "default_unit_price")
+        ),
         by_country=by_country,
     )
 

@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING
 
 from smsledger.domain.addressing import validate_sender
 from smsledger.domain.batch import Batch, ReceiptLine
-from smsledger.domain.errors import InvalidRequestError, MessageRejectedError
+from smsledger.domain.errors import (
+    GenericRejectedError,
+    InvalidRequestError,
+    MessageRejectedError,
+)
 from smsledger.domain.message import Message
-from smsledger.domain.rules import check_content, check_recipient
+from smsledger.domain.rules import check_content, check_recipient, check_sender_allowed
 from smsledger.domain.segments import segment
 from smsledger.domain.status import INSUFFICIENT_FUNDS
 from smsledger.domain.text import check_line, check_lines, has_surrogate
@@ -116,8 +120,9 @@ def accept_batch(
 ) -> AcceptedBatch:
     """Accept, price and fund one message per recipient; charge ``account`` for them.
 
-    Rules for the whole batch first (sender, then content), then each recipient's
-    (``check_recipient``). On the balance model, messages are funded in recipient order
+    Rules for the whole batch first (sender, a protected sender name, then content),
+    then each recipient's (``check_recipient``), then the destination's price (406 where
+    the price list has none). On the balance model, messages are funded in recipient order
     while the balance covers each price; the rest get 402 and cost nothing.
     """
     if send_at is not None and send_at <= now:
@@ -127,11 +132,13 @@ def accept_batch(
     seg: Segmentation | None = None
     try:
         validate_sender(sender)
+        check_sender_allowed(sender, account)
         seg = segment(body, max_parts=max_parts)
         check_content(body, account, platform_keywords)
     except MessageRejectedError as e:
         common_error = e
 
+    campaigns = account.campaign_countries(now)
     segments = seg.segments if seg else 0
     encoding = seg.encoding if seg else "GSM-7"
     messages: list[Message] = []
@@ -143,9 +150,13 @@ def accept_batch(
         unit_price = 0
         if error is None:
             try:
-                number = check_recipient(raw, account)
+                number = check_recipient(raw, account, campaigns)
                 recipient = number.e164
-                unit_price = prices.unit_price(number.region)
+                listed = prices.unit_price(number.region)
+                if listed is None:
+                    msg = f"no price for destination {number.region}: it is not served"
+                    raise GenericRejectedError(msg)
+                unit_price = listed
             except MessageRejectedError as e:
                 error = e
         message = Message.accept(

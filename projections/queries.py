@@ -11,6 +11,8 @@
     q.ledger(account_id, period | None, limit=100, cursor=None)
         -> (entries, next_cursor)                                  GET .../ledger
     q.invoice(account_id, period) -> dict                          GET .../invoices/{period}
+    q.invoices(account_id, limit, cursor) -> (items, next_cursor)  GET .../invoices
+    q.accounts(account_id | None, limit, cursor) -> (items, next)  GET /v1/accounts
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
     q.balance_as_of(account_id, at) -> int                         from the event store
@@ -31,6 +33,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -100,6 +104,23 @@ class AccountRow(NamedTuple):
     currency: str
     timezone: str
     balance: int
+
+
+class AccountListRow(NamedTuple):
+    id: Any
+    name: str
+    payment_model: str
+    currency: str
+    timezone: str
+    balance: int
+    opened_at: Any
+
+
+class InvoiceSummaryRow(NamedTuple):
+    period: str
+    status: str
+    issued_at: Any
+    total: int | None
 
 
 class InvoiceLineRow(NamedTuple):
@@ -184,6 +205,27 @@ def _cursor_time(text: str) -> datetime:
     if at is None:
         raise InvalidRequestError(_NOT_OURS)
     return at
+
+
+def _cursor_uuid(text: str) -> UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidRequestError(_NOT_OURS) from None
+
+
+PERIOD_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}", re.ASCII)
+
+
+def time_id_cursor(at: datetime, row_id: UUID) -> str:
+    """The cursor after a row ordered by (time, id): for lists kept outside this module."""
+    return _encode_cursor(at.isoformat(), str(row_id))
+
+
+def read_time_id_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """A ``time_id_cursor`` back; ``InvalidRequestError`` for one we did not give out."""
+    at, row_id = _decode_cursor(cursor, (str, str))
+    return _cursor_time(at), _cursor_uuid(row_id)
 
 
 def _check_limit(limit: int) -> int:
@@ -300,6 +342,17 @@ class Queries:
         except SmsLedgerError:
             return raw  # a rejected message keeps the number as it was given
 
+    def batch_status_counts(self, batch_id: UUID) -> dict[int, int]:
+        """A batch's messages by current status code (one index range)."""
+        s = self.store
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT status, COUNT(*) FROM view_messages WHERE batch_id = {s.ph} "
+                "GROUP BY status",
+                [s.uuid(batch_id)],
+            )
+            return {int(code): int(n) for code, n in cur.fetchall()}
+
     def status_counts(self) -> dict[int, int]:
         """Messages by current status code (for /metrics)."""
         with self.views.reading() as cur:
@@ -409,6 +462,91 @@ class Queries:
             "lines": lines,
             "total": sum(int(r.amount) for r in rows),
         }
+
+    def invoices(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's invoices, newest period first, each with its status and total
+        (periods with nothing on them have no invoice yet)."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        row = self._account_row(account_id)
+        currency = row.currency if row is not None else account_of(self.log, account_id).currency
+        # An open invoice has lines but no head row yet; an issued one may have no
+        # lines (an empty month issued): the periods are the union of both.
+        key = s.uuid(account_id)
+        args: list[Any] = [key, key, key, key]
+        after = ""
+        if cursor:
+            (before,) = _decode_cursor(cursor, (str,))
+            if not PERIOD_SHAPE.fullmatch(before):
+                raise InvalidRequestError(_NOT_OURS)
+            after = f"WHERE p.period < {ph} "
+            args.append(before)
+        query = (
+            "SELECT p.period, COALESCE(i.status, 'open'), i.issued_at, "
+            "(SELECT SUM(l.amount) FROM view_invoice_lines l "
+            f"WHERE l.account_id = {ph} AND l.period = p.period) "
+            f"FROM (SELECT period FROM view_invoice_lines WHERE account_id = {ph} "
+            f"UNION SELECT period FROM view_invoices WHERE account_id = {ph}) p "
+            f"LEFT JOIN view_invoices i ON i.account_id = {ph} AND i.period = p.period "
+            f"{after}ORDER BY p.period DESC LIMIT {limit + 1}"
+        )
+        with self.views.reading() as cur:
+            cur.execute(query, args)
+            rows = [InvoiceSummaryRow._make(r) for r in cur.fetchall()]
+        items = [
+            {
+                "account_id": account_id,
+                "period": r.period,
+                "status": r.status,
+                "currency": currency,
+                "total": int(r.total or 0),
+                "issued_at": None if r.issued_at is None else s.to_time(r.issued_at),
+            }
+            for r in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(rows[limit - 1].period) if len(rows) > limit else None
+        return items, next_cursor
+
+    def accounts(
+        self, account_id: UUID | None, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Accounts in the order they were opened (``account_id``: that one only)."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where: list[str] = []
+        args: list[Any] = []
+        if account_id is not None:
+            where.append(f"id = {ph}")
+            args.append(s.uuid(account_id))
+        if cursor:
+            after, after_id = read_time_id_cursor(cursor)
+            where.append(f"(opened_at > {ph} OR (opened_at = {ph} AND id > {ph}))")
+            args.extend([s.time(after), s.time(after), s.uuid(after_id)])
+        query = f"SELECT {', '.join(AccountListRow._fields)} FROM view_accounts"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += f" ORDER BY opened_at, id LIMIT {limit + 1}"
+        with self.views.reading() as cur:
+            cur.execute(query, args)
+            rows = [AccountListRow._make(r) for r in cur.fetchall()]
+        items = [
+            {
+                "id": s.to_uuid(r.id),
+                "name": r.name,
+                "payment_model": r.payment_model,
+                "currency": r.currency,
+                "timezone": r.timezone,
+                "balance": int(r.balance),
+            }
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = time_id_cursor(s.to_time(last.opened_at), s.to_uuid(last.id))
+        return items, next_cursor
 
     # --- audit ------------------------------------------------------------------------
 

@@ -3,22 +3,28 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from smsledger.api.deps import (
     AuthFirstRoute,
     LedgerDep,
+    MinPosition,
     ServicesDep,
     allow,
     answer_position,
     owned,
+    scope_of,
 )
 from smsledger.api.errors import problems
 from smsledger.api.present import account_public
 from smsledger.api.schemas import (
+    DIGITS,
+    MAX_PAGE,
     AccountCreate,
     AccountCreated,
+    AccountPage,
     AccountPublic,
+    Cursor,
     PaymentModelUpdate,
     TopUpCreate,
     TopUpPublic,
@@ -49,6 +55,21 @@ def open_account(
     key = services.keys.issue("admin", account.id, services.clock())
     answer_position(response, services.ledger, written.position)
     return {**account_public(account), "admin_key": key.key}
+
+
+@router.get(
+    "", response_model=AccountPage, dependencies=[MinPosition], responses=problems(401, 403, 503)
+)
+def list_accounts(
+    services: ServicesDep,
+    caller: OperatorOrAdmin,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, object]:
+    """Accounts in the order they were opened, from the read model (an admin sees its
+    own only)."""
+    items, next_cursor = services.queries.accounts(scope_of(caller), limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/{account_id}", response_model=AccountPublic, responses=problems(401, 403, 404, 503))

@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
 from smsledger.api.errors import problems
-from smsledger.api.schemas import InvoicePublic, Period
+from smsledger.api.schemas import DIGITS, MAX_PAGE, Cursor, InvoicePage, InvoicePublic, Period
 from smsledger.domain.access import Principal
 from smsledger.domain.periods import parse_period
 
@@ -16,6 +16,26 @@ router = APIRouter(prefix="/v1/accounts/{account_id}/invoices", tags=["invoices"
 Reader = Annotated[Principal, allow("finance", "admin", "operator")]
 Issuer = Annotated[Principal, allow("operator", "finance")]
 PeriodPath = Annotated[Period, Path(description="YYYY-MM")]
+
+
+@router.get(
+    "",
+    response_model=InvoicePage,
+    dependencies=[MinPosition],
+    responses=problems(401, 403, 404, 503),
+)
+def list_invoices(
+    account_id: UUID,
+    services: ServicesDep,
+    ledger: LedgerDep,
+    caller: Reader,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> Any:
+    """The account's invoices, newest period first, each with its status and total."""
+    ledger.get_account(owned(caller, account_id))
+    items, next_cursor = services.queries.invoices(account_id, limit, cursor)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get(

@@ -3,11 +3,11 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from smsledger.api.deps import AuthFirstRoute, ServicesDep, allow, answer_position, owned
 from smsledger.api.errors import not_found, problems
-from smsledger.api.schemas import KeyCreate, KeyPublic
+from smsledger.api.schemas import DIGITS, MAX_PAGE, Cursor, KeyCreate, KeyPage, KeyPublic
 from smsledger.domain.access import Principal
 
 router = APIRouter(
@@ -15,6 +15,21 @@ router = APIRouter(
 )
 
 OperatorOrAdmin = Annotated[Principal, allow("operator", "admin")]
+
+
+@router.get("", response_model=KeyPage, responses=problems(401, 403, 404, 503))
+def list_keys(
+    account_id: UUID,
+    services: ServicesDep,
+    caller: OperatorOrAdmin,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE), DIGITS] = 100,
+    cursor: Annotated[Cursor | None, Query()] = None,
+) -> dict[str, object]:
+    """The account's keys, oldest first, revoked ones with the time they stopped working;
+    never a key's secret."""
+    services.ledger.get_account(owned(caller, account_id))
+    items, next_cursor = services.keys.list_keys(account_id, limit, cursor)
+    return {"items": [k._asdict() for k in items], "next_cursor": next_cursor}
 
 
 @router.post(

@@ -16,12 +16,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
 from smsledger.domain.access import ACCOUNT_ROLES, ROLES, Principal, Role
 from smsledger.projections import store_for
-from smsledger.projections.queries import MESSAGE_COLUMNS, message_dict
+from smsledger.projections.queries import (
+    MESSAGE_COLUMNS,
+    message_dict,
+    read_time_id_cursor,
+    time_id_cursor,
+)
 
 _KEYED_MESSAGE_COLUMNS = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
 
@@ -68,6 +73,15 @@ def tokens_equal(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+class KeyInfo(NamedTuple):
+    """What may be shown of a key once it exists: never the key, never its hash."""
+
+    id: UUID
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class KeyStore:
     """The ``api_keys`` table, through the plain view connections of the same database."""
 
@@ -104,6 +118,37 @@ class KeyStore:
                 (self._id(key_id), hash_key(text), role, self._id(account_id), self._time(at)),
             )
         return IssuedKey(key_id, role, account_id, text)
+
+    def list_keys(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[KeyInfo], str | None]:
+        """An account's keys, oldest first, revoked ones included, never a secret or its
+        hash; and the cursor of the next page."""
+        ph, where = self._ph, f"account_id = {self._ph}"
+        args: list[object] = [self._id(account_id)]
+        if cursor:
+            after = read_time_id_cursor(cursor)
+            where += f" AND (created_at > {ph} OR (created_at = {ph} AND id > {ph}))"
+            args += [self._time(after[0]), self._time(after[0]), self._id(after[1])]
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT id, role, created_at, revoked_at FROM api_keys WHERE {where} "
+                f"ORDER BY created_at, id LIMIT {int(limit) + 1}",
+                args,
+            )
+            rows = [KeyInfo._make(r) for r in cur.fetchall()]
+        to_time = self._store.to_time
+        keys = [
+            KeyInfo(
+                _uuid(r.id),
+                r.role,
+                to_time(r.created_at),
+                None if r.revoked_at is None else to_time(r.revoked_at),
+            )
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return keys, time_id_cursor(keys[-1].created_at, keys[-1].id) if more else None
 
     def authenticate(self, key: str) -> Principal | None:
         """The principal of a live key, or ``None`` (unknown, malformed or revoked)."""

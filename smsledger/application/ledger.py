@@ -26,6 +26,7 @@ from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
 from smsledger.domain.errors import (
     AccountNotFoundError,
+    BatchNotFoundError,
     ConcurrentUpdateError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -244,14 +245,28 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
-    def book_campaign(self, account_id: UUID) -> Written[Account]:
+    def book_campaign(
+        self,
+        account_id: UUID,
+        country: str,
+        reference: str,
+        valid_until: datetime | None = None,
+    ) -> Written[tuple[Account, bool]]:
+        """Book a US or Canadian campaign, once per reference. ``value`` is
+        ``(account, booked_now)``."""
         now = self.now()
+        return self._on_account(
+            account_id, lambda a: (a, a.book_campaign(country, reference, valid_until, now))
+        )
 
-        def change(account: Account) -> Account:
-            account.book_campaign(now)
-            return account
+    def verify_sender(self, account_id: UUID, name: str) -> Written[tuple[Account, bool]]:
+        """Let the account send as a protected name. ``value`` is ``(account, added)``."""
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.verify_sender(name, now)))
 
-        return self._on_account(account_id, change)
+    def unverify_sender(self, account_id: UUID, name: str) -> Written[tuple[Account, bool]]:
+        now = self.now()
+        return self._on_account(account_id, lambda a: (a, a.unverify_sender(name, now)))
 
     def set_banned_keywords(self, account_id: UUID, keywords: Sequence[str]) -> Written[Account]:
         now = self.now()
@@ -352,6 +367,18 @@ class Ledger(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return BatchReceipt(batch.id, batch.total_price, batch.currency, batch.lines, replayed=True)
+
+    def get_batch(self, batch_id: UUID, account_id: UUID | None = None) -> Batch:
+        """A batch as it was submitted; another account's reads as unknown."""
+        try:
+            batch = cast(Batch, self.repository.get(batch_id))
+        except AggregateNotFoundError:
+            raise BatchNotFoundError(str(batch_id)) from None
+        if not isinstance(batch, Batch) or (
+            account_id is not None and batch.account_id != account_id
+        ):
+            raise BatchNotFoundError(str(batch_id))
+        return batch
 
     # --- messages ----------------------------------------------------------------------
 

@@ -39,6 +39,16 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/accounts/{a}/blocklist", None),
     ("POST", "/v1/accounts/{a}/blocklist", {"msisdn": "+46731234599"}),
     ("DELETE", "/v1/accounts/{a}/blocklist/+46731234590", None),
+    ("GET", "/v1/accounts/{a}/keys", None),
+    ("GET", "/v1/accounts/{a}/invoices", None),
+    ("GET", "/v1/batches/{b}", None),
+    ("GET", "/v1/accounts/{a}/campaigns", None),
+    ("POST", "/v1/accounts/{a}/campaigns", {"country": "US", "reference": "steal"}),
+    ("GET", "/v1/accounts/{a}/senders", None),
+    ("POST", "/v1/accounts/{a}/senders", {"sender": "Nordea"}),
+    ("DELETE", "/v1/accounts/{a}/senders/Swedbank", None),
+    ("GET", "/v1/accounts/{a}/banned-keywords", None),
+    ("PUT", "/v1/accounts/{a}/banned-keywords", {"keywords": []}),
     (
         "POST",
         "/v1/delivery-reports",
@@ -75,6 +85,19 @@ def victim(client: TestClient, services: Services) -> tuple[Tenant, dict[str, st
         json={"msisdn": "+46731234590"},
         headers=tenant.as_("admin"),
     )
+    # What only the operator and the account's admin may read of it.
+    for path, body in (
+        ("campaigns", {"country": "US", "reference": "tcr-victim"}),
+        ("senders", {"sender": "Swedbank"}),
+    ):
+        r = client.post(f"/v1/accounts/{tenant.id}/{path}", json=body, headers=OPERATOR)
+        assert r.status_code == 201, r.text
+    r = client.put(
+        f"/v1/accounts/{tenant.id}/banned-keywords",
+        json={"keywords": ["victimword"]},
+        headers=tenant.as_("admin"),
+    )
+    assert r.status_code == 200, r.text
     batch = client.post(
         "/v1/messages",
         json={"sender": "Victim", "recipients": ["+46731234567"], "body": "secret text"},
@@ -95,6 +118,10 @@ def _snapshot(client: TestClient, tenant: Tenant, ids: dict[str, str]) -> dict[s
         "account": client.get(f"/v1/accounts/{tenant.id}", headers=OPERATOR).json(),
         "message": client.get(f"/v1/messages/{ids['m']}", headers=OPERATOR).json(),
         "blocklist": client.get(f"/v1/accounts/{tenant.id}/blocklist", headers=OPERATOR).json(),
+        **{
+            path: client.get(f"/v1/accounts/{tenant.id}/{path}", headers=OPERATOR).json()
+            for path in ("campaigns", "senders", "banned-keywords")
+        },
         "sender_key_works": client.get(
             f"/v1/accounts/{tenant.id}", headers=tenant.as_("sender")
         ).status_code,
@@ -103,6 +130,7 @@ def _snapshot(client: TestClient, tenant: Tenant, ids: dict[str, str]) -> dict[s
 
 def _leaks(text: str, tenant: Tenant, ids: dict[str, str]) -> list[str]:
     secrets = [tenant.id, ids["m"], ids["b"], ids["k"], "Victim", "secret text"]
+    secrets += ["tcr-victim", "Swedbank", "victimword"]
     return [s for s in secrets if s in text]
 
 

@@ -106,11 +106,24 @@ def test_recipient_rules_give_4xx_statuses_not_errors(ledger: Ledger) -> None:
     assert ledger.get_account(account_id).balance == 10_000 - 45
 
 
-def test_booked_campaign_lets_us_recipients_through(ledger: Ledger) -> None:
+def test_campaign_of_each_country_lets_its_recipients_through(
+    ledger: Ledger, clock: FakeClock
+) -> None:
     account_id = open_funded(ledger)
-    ledger.book_campaign(account_id)
-    receipt = ledger.send_batch(account_id, sender="Acme", recipients=["+12025550123"], body="Hi")
-    assert receipt.lines[0]["status"] == 103
+    us, canada, jamaica = "+12025550123", "+14165550123", "+18762345678"
+    # A US campaign, valid for a day: US numbers pass, Canadian ones still need theirs;
+    # Jamaica is +1 too but an ordinary destination, priced by the list's default.
+    ledger.book_campaign(account_id, "US", "tcr-1", clock.now + timedelta(days=1))
+    receipt = ledger.send_batch(
+        account_id, sender="Acme", recipients=[us, canada, jamaica], body="Hi"
+    )
+    assert [line["status"] for line in receipt.lines] == [103, 403, 103]
+    assert [line["price"] for line in receipt.lines] == [80, 0, 95]
+    # Once it has ended, US numbers are 403 again and cost nothing.
+    clock.advance(days=1)
+    receipt = ledger.send_batch(account_id, sender="Acme", recipients=[us], body="Hi")
+    assert receipt.lines[0]["status"] == 403
+    assert receipt.total_price == 0
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ def test_invoice_lines_group_by_destination_and_unit_price(
 
     invoice = queries.invoice(account.id, "2026-11")
     no_price = ledger.price_lists["SEK"].unit_price("NO")
+    assert no_price is not None
     assert invoice["status"] == "open"
     assert invoice["currency"] == "SEK"
     assert [(line["kind"], line["quantity"], line["amount"]) for line in invoice["lines"]] == [

@@ -22,6 +22,7 @@ GOOD: dict[str, object] = {
 def test_packaged_price_list_loads_with_nordic_and_north_american_prices() -> None:
     prices = load_price_list()
     assert prices.currency == "SEK"
+    assert prices.default_unit_price is not None
     assert prices.default_unit_price > 0
     for country in ("SE", "NO", "DK", "FI", "DE", "GB", "US", "CA"):
         assert country in prices.by_country

@@ -31,7 +31,15 @@ log = logging.getLogger(__name__)
     "/healthz",
     response_model=HealthPublic,
     response_model_exclude_none=True,
-    responses={503: {"model": HealthPublic, "description": "The database cannot be reached"}},
+    responses={
+        503: {
+            "model": HealthPublic,
+            "description": "The database cannot be reached",
+            "headers": {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}
+            },
+        }
+    },
 )
 def healthz(services: ServicesDep, response: Response, credentials: Credentials) -> dict[str, Any]:
     """The database, and each projection's position, lag and skipped events.

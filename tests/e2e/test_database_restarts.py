@@ -5,10 +5,11 @@ Issue 11 measured 15-22 answers of 500 per run of five 5 s outages (mostly
 ``smsledger serve`` against a PRIVATE cluster (``initdb`` into a temporary directory, a
 port of 55441-55449: the shared server on 5432 is never touched), drives bounded
 concurrent sends and reads, stops the cluster (``pg_ctl stop -m fast``) for 5 s and
-starts it, five times, and checks: no 500 and no dropped connection ever; every other
-non-2xx is 503 with ``Retry-After``; sends answer 202 again within seconds of each
-start; and nothing is lost: each send is retried with its ``reference`` until it answers
-202, and then the charges equal the answers, and the audit passes.
+starts it, five times (three on a machine too busy to fit five in the time budget), and
+checks: no 500 and no dropped connection ever; every other non-2xx is 503 with
+``Retry-After``; sends answer 202 again within seconds of each start; and nothing is
+lost: each send is retried with its ``reference`` until it answers 202, and then the
+charges equal the answers, and the audit passes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("private-postgres")]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PORTS = range(55441, 55450)  # this suite's own range: never the shared 5432
 OUTAGES = 5
+AT_LEAST = 3  # on a busy machine, stop after this many once the budget is spent
+OUTAGE_BUDGET = 50.0  # seconds for the outages, so the test stays near a minute and a half
 OUTAGE_SECONDS = 5.0
 SENDERS = 4
 TOKEN = "restart-test-operator-token"
@@ -232,7 +235,10 @@ def test_database_restarts_under_load_answer_503_never_500_and_lose_nothing(
             t.start()
         recoveries = []
         try:
-            for _ in range(OUTAGES):
+            began = time.monotonic()
+            for n in range(OUTAGES):
+                if n >= AT_LEAST and time.monotonic() - began > OUTAGE_BUDGET:
+                    break
                 time.sleep(2.0)  # traffic on a healthy database
                 cluster.stop()
                 time.sleep(OUTAGE_SECONDS)
@@ -263,7 +269,10 @@ def test_database_restarts_under_load_answer_503_never_500_and_lose_nothing(
         by_status: dict[int, int] = {}
         for a in answers:
             by_status[a.status] = by_status.get(a.status, 0) + 1
-        print(f"answers by status: {sorted(by_status.items())}; recoveries (s): {recoveries}")
+        print(
+            f"{len(recoveries)} outages; answers by status: {sorted(by_status.items())}; "
+            f"202 again after (s): {[round(r, 2) for r in recoveries]}"
+        )
         # Never a 500, never a dropped connection.
         assert by_status.get(500, 0) == 0, [a.body for a in answers if a.status == 500][:3]
         assert by_status.get(0, 0) == 0, [a.body for a in answers if a.status == 0][:3]

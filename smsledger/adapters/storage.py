@@ -146,17 +146,25 @@ class Database:
 # What "the database is unavailable for now" looks like from each layer that talks to it.
 # psycopg's ``OperationalError`` covers a refused or lost connection ("server closed the
 # connection unexpectedly", "terminating connection due to administrator command") and
-# the pool's timeouts (``PoolTimeout`` is one); SQLite's is only its lock and busy errors
-# ("no such table" is one too, and is a bug). The library wraps both in its own classes,
-# so a wrapper is judged by its cause; one without a cause is the library's own pool
-# running dry ("Timed out waiting for return of writer").
+# the pool's timeouts (``PoolTimeout`` is one); SQLite's only when it is its lock, busy,
+# file or disk errors ("no such table" is one too, and is a bug). The library wraps both
+# in its own classes, so a wrapper is judged by its cause; one without a cause is the
+# library's own pool running dry ("Timed out waiting for return of writer").
 _PSYCOPG = (psycopg.OperationalError, psycopg.InterfaceError)
 _LIBRARY = (
     persistence.OperationalError,
     persistence.InterfaceError,
     persistence.ConnectionPoolClosedError,
 )
-_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    # The file or its disk, not the data: retried, never recorded as a poison event.
+    "unable to open database file",
+    "disk i/o error",
+    "database or disk is full",
+)
 
 
 def unavailable(error: BaseException) -> bool:
@@ -172,7 +180,7 @@ def unavailable(error: BaseException) -> bool:
         if isinstance(current, _PSYCOPG):
             return True
         if isinstance(current, sqlite3.OperationalError):
-            return any(busy in str(current).lower() for busy in _SQLITE_BUSY)
+            return any(text in str(current).lower() for text in _SQLITE_UNAVAILABLE)
         cause = current.__cause__ or current.__context__
         if isinstance(current, _LIBRARY) and cause is None:
             return True

@@ -31,6 +31,8 @@ def wrapped(outer: type[Exception], inner: BaseException) -> Exception:
         psycopg.InterfaceError("the connection is closed"),
         PoolTimeout("couldn't get a connection after 5.00 sec"),
         sqlite3.OperationalError("database is locked"),
+        sqlite3.OperationalError("unable to open database file"),
+        sqlite3.OperationalError("disk I/O error"),
         wrapped(persistence.OperationalError, psycopg.OperationalError("connection refused")),
         wrapped(persistence.OperationalError, sqlite3.OperationalError("database is locked")),
         persistence.ConnectionUnavailableError("Timed out waiting for return of writer"),

@@ -3,18 +3,25 @@
 Domain errors (``domain.errors``) map by family: not found → 404, conflict → 409,
 invalid request or a rejected value → 422. Request validation (malformed JSON, wrong
 types, out-of-range numbers, bad UUIDs) is 422. ``ApiError`` carries the API's own
-answers (401, 403, 404, 413, 503). Anything else is a bug: logged, answered 500.
+answers (401, 403, 404, 413, 503). The database being unavailable (a lost or refused
+connection, a restart, a pool timeout, SQLite's "database is locked":
+``smsledger.adapters.storage.unavailable`` decides) is 503 with ``Retry-After``.
+Anything else is a bug: logged, answered 500.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+from eventsourcing import persistence
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from smsledger.adapters.storage import unavailable
 from smsledger.api.responses import ProblemResponse
 from smsledger.domain.errors import (
     AccountNotFoundError,
@@ -217,7 +224,48 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, headers=exc.headers)
 
 
+UNAVAILABLE_RETRY_AFTER = "2"
+"""Seconds a client waits after a 503 for an unavailable database: a restart takes a
+few, and the pools reconnect in the background meanwhile."""
+
+# The classes a database failure arrives as. Handled by class, so the answer is made
+# where FastAPI handles errors, inside the app: an error that reaches the outermost
+# handler (``Exception``) is re-raised after its answer, and uvicorn then drops the
+# keep-alive connection under the client's next request (issue 11 saw those resets).
+_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.Error,
+    persistence.PersistenceError,
+    persistence.ConnectionPoolClosedError,
+    sqlite3.Error,
+)
+
+
+def unavailable_problem() -> ProblemResponse:
+    return problem(
+        503,
+        "the database is unavailable for a moment; retry after Retry-After seconds",
+        title="Service Unavailable",
+        headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if unavailable(exc):
+        # One line, no traceback: during an outage every request says the same.
+        log.warning(
+            "database unavailable on %s %s: %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+        )
+        return unavailable_problem()
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    if unavailable(exc):  # wrapped in something else on its way up
+        return await _database_error(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(500, "an unexpected error; it has been logged")
 
@@ -227,4 +275,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SmsLedgerError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for database_error in _DATABASE_ERRORS:
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected)

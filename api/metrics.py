@@ -79,19 +79,34 @@ class _StateCollector(Collector):
         lag = GaugeMetricFamily(
             "smsledger_projection_lag", "Events behind the head of the log.", labels=["projection"]
         )
+        failed = GaugeMetricFamily(
+            "smsledger_projection_failed_events",
+            "Events a projection could not apply and skipped (0 when healthy; "
+            "`smsledger project --rebuild NAME` after the fix clears them).",
+            labels=["projection"],
+        )
+        healthy = GaugeMetricFamily(
+            "smsledger_projection_healthy",
+            "1 while a projection has skipped no event, else 0.",
+            labels=["projection"],
+        )
         head = GaugeMetricFamily("smsledger_log_head", "The last position in the event log.")
         try:
-            progress = self.services.runner.progress()
+            health = self.services.runner.health(limit=0)
             head.add_metric([], self.services.runner.head())
         except Exception:
             log.warning("metrics: cannot read projection progress", exc_info=True)
-            progress = []
-        for p in progress:
-            position.add_metric([p.name], p.position)
-            lag.add_metric([p.name], p.lag)
+            health = []
+        for h in health:
+            position.add_metric([h.name], h.position)
+            lag.add_metric([h.name], h.lag)
+            failed.add_metric([h.name], h.failed)
+            healthy.add_metric([h.name], 1 if h.healthy else 0)
         yield head
         yield position
         yield lag
+        yield failed
+        yield healthy
         by_status = GaugeMetricFamily(
             "smsledger_messages", "Messages by current status code.", labels=["status", "name"]
         )

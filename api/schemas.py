@@ -620,9 +620,27 @@ class ReconciliationPublic(BaseModel):
 # --- operations ---------------------------------------------------------------------------------
 
 
+class ProjectionFailurePublic(BaseModel):
+    """An event a projection could not apply and skipped. Anyone sees where and what
+    kind; the operator also sees whose and why (the error may quote tenant data)."""
+
+    position: int = Field(description="The event's position in the log")
+    topic: str = Field(description="The event's topic, e.g. `smsledger:Message.Accepted`")
+    originator_id: str | None = Field(None, description="Operator only: the aggregate")
+    account_id: str | None = Field(None, description="Operator only: its account, if known")
+    error: str | None = Field(None, description="Operator only: why it could not be applied")
+    first_seen: str | None = Field(None, description="Operator only: when it first failed")
+
+
 class ProjectionHealth(BaseModel):
     position: int
     lag: int
+    failed_events: int = Field(
+        0, description="Events skipped because they could not be applied; 0 when healthy"
+    )
+    failures: list[ProjectionFailurePublic] = Field(
+        default_factory=list, description="The oldest of them (at most 20)"
+    )
 
 
 class HealthPublic(BaseModel):

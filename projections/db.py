@@ -34,3 +34,9 @@ class ViewDatabase(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release every connection."""
+
+    @abstractmethod
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether ``error`` is the database being unavailable for now (a lost
+        connection, a pool timeout, a locked file) rather than anything about the data:
+        the runner retries those, and never records them as a poison event."""

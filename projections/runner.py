@@ -19,12 +19,29 @@ N is visible, every smaller id is either visible or rolled back for good (a perm
 gap). On SQLite there is one writer at a time and the rowid is assigned inside it, so
 the same holds. Any code that appends events some other way must take the same lock.
 
+A poison event stops one projection's use of it, never the others
+-----------------------------------------------------------------
+If a page fails (an event the transcoder cannot read, or a projection's ``apply``
+raising), the page's transaction rolls back and the page is applied again, carefully:
+each event is decoded on its own, each projection's events are applied under a
+savepoint, and when that fails, one event at a time, each under its own savepoint. An
+event that still fails is recorded in ``projection_failures`` (projection, position,
+topic, originator, account, error) in the same transaction as the tracking position,
+skipped for that projection alone, and logged; every other projection, and the failing
+one's other events, advance as usual. The fast path pays nothing for this: the careful
+pass only runs after a failure. A failure of the database itself (the connection lost,
+"database is locked": ``ViewDatabase.is_transient``) is never recorded as a poison
+event: the page rolls back and is retried as before. ``rebuild(name)`` deletes the
+projection's failures with its rows, so after the fix it heals.
+
 Use
 ---
 ``ProjectionRunner(ledger, views, [projection, ...])``; ``run_once()`` catches up and
 returns how many events it applied; ``run_forever(stop)`` keeps following;
 ``wait(position, timeout)`` blocks until every projection has reached ``position`` (the
-API's read-your-writes); ``rebuild(name)`` clears a projection and replays it from zero.
+API's read-your-writes); ``rebuild(name)`` clears a projection and replays it from zero;
+``failures()`` lists the events skipped, ``health()`` each projection's position, lag and
+failures.
 A projection implements ``Projection`` (below); ``topics`` limits which events it is
 given (empty: all), and ``apply`` writes its rows with the cursor it is handed.
 """
@@ -34,7 +51,9 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -54,6 +73,8 @@ PAGE_SIZE = 1000
 # database (other schemas: parallel test runs, a benchmark beside a running service)
 # take turns page by page: a catch-up fell from ~40,000 to ~1,000 events/s.
 _RUNNER_LOCK_CLASS = 0x531ED
+_ERROR_CHARS = 500
+"""How much of an error's text a failure keeps: enough to say why, never a whole page."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +111,44 @@ class Progress:
     name: str
     position: int
     lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An event a projection could not apply, skipped for that projection alone."""
+
+    projection: str
+    position: int
+    topic: str
+    originator_id: str
+    account_id: str | None
+    error: str
+    first_seen: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """A projection's position, lag, and the events it skipped (oldest first)."""
+
+    name: str
+    position: int
+    lag: int
+    failed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return self.failed == 0
+
+
+_FAILURE_COLUMNS = tuple(Failure.__dataclass_fields__)
+
+
+class _Undecodable:
+    """Stands in a careful page for an event the transcoder could not read."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class ProjectionRunner:
@@ -174,6 +233,18 @@ class ProjectionRunner:
 
     def _process_page(self) -> int:
         """One page in one transaction. Returns events applied, or -1 when caught up."""
+        try:
+            return self._apply_page(careful=False)
+        except Exception as e:
+            if self.views.is_transient(e):
+                raise  # the database, not the event: retry the page as it is
+            log.warning(
+                "projection page failed (%s: %s); applying it event by event", type(e).__name__, e
+            )
+        # The failed transaction rolled back: the same page again, every event on its own.
+        return self._apply_page(careful=True)
+
+    def _apply_page(self, *, careful: bool) -> int:
         with self.views.transaction() as cur:
             # Two runners on one database take turns; each reads positions afresh
             # inside its own transaction, so a page is never applied twice.
@@ -191,9 +262,12 @@ class ProjectionRunner:
                 return -1
             end = notifications[-1].id
             wanted = self._wanted_topics()
-            decoded = [
-                self._decode(n) for n in notifications if wanted is None or n.topic in wanted
-            ]
+            chosen = [n for n in notifications if wanted is None or n.topic in wanted]
+            decoded = (
+                [self._decode_or_mark(n) for n in chosen]
+                if careful
+                else [self._decode(n) for n in chosen]
+            )
             applied = 0
             for projection in self.projections:
                 pos = positions[projection.name]
@@ -203,11 +277,120 @@ class ProjectionRunner:
                 events = [
                     e for e in decoded if e.position > pos and (not topics or e.topic in topics)
                 ]
-                if events:
+                if events and careful:
+                    applied += self._apply_carefully(cur, projection, events, chosen)
+                elif events:
                     projection.apply(cur, events)
                     applied += len(events)
                 self._track(cur, projection.name, end)
             return applied
+
+    def _decode_or_mark(self, notification: Notification) -> LoggedEvent:
+        try:
+            return self._decode(notification)
+        except Exception as e:
+            if self.views.is_transient(e):
+                raise
+            return LoggedEvent(notification.id, notification.topic, _Undecodable(e))
+
+    def _apply_carefully(
+        self,
+        cur: Any,
+        projection: Projection,
+        events: list[LoggedEvent],
+        notifications: Sequence[Notification],
+    ) -> int:
+        """Apply ``events`` under savepoints; record and skip each one that fails.
+
+        Runs of readable events are applied whole, then halved around a failure: one
+        poison event in a page of 1,000 costs about 20 savepoints, not 1,000 one-event
+        applies."""
+        by_position = {n.id: n for n in notifications}
+        applied, run = 0, list[LoggedEvent]()
+        for e in [*events, None]:
+            if e is not None and not isinstance(e.event, _Undecodable):
+                run.append(e)
+                continue
+            applied += self._bisect(cur, projection, run, by_position)
+            run = []
+            if e is not None:
+                assert isinstance(e.event, _Undecodable)
+                self._record_failure(
+                    cur, projection.name, e, by_position[e.position], e.event.error
+                )
+        return applied
+
+    def _bisect(
+        self,
+        cur: Any,
+        projection: Projection,
+        events: list[LoggedEvent],
+        by_position: dict[int, Notification],
+    ) -> int:
+        if not events:
+            return 0
+        error = self._try(cur, projection, events)
+        if error is None:
+            return len(events)
+        if len(events) == 1:
+            self._record_failure(
+                cur, projection.name, events[0], by_position[events[0].position], error
+            )
+            return 0
+        half = len(events) // 2
+        return self._bisect(cur, projection, events[:half], by_position) + self._bisect(
+            cur, projection, events[half:], by_position
+        )
+
+    def _try(self, cur: Any, projection: Projection, events: list[LoggedEvent]) -> Exception | None:
+        """Apply under a savepoint: ``None`` if it worked, else the error, rolled back."""
+        cur.execute("SAVEPOINT projection_event")
+        try:
+            projection.apply(cur, events)
+        except Exception as e:
+            if self.views.is_transient(e):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT projection_event")
+            cur.execute("RELEASE SAVEPOINT projection_event")
+            return e
+        cur.execute("RELEASE SAVEPOINT projection_event")
+        return None
+
+    def _record_failure(
+        self,
+        cur: Any,
+        name: str,
+        logged: LoggedEvent,
+        notification: Notification,
+        error: Exception,
+    ) -> None:
+        text = _error_text(error)
+        originator = str(notification.originator_id)
+        account = _account_of(logged)
+        ph = self._ph
+        # ON CONFLICT: the first sighting is kept (a retried page finds it recorded).
+        cur.execute(
+            "INSERT INTO projection_failures "
+            "(projection, position, topic, originator_id, account_id, error) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
+            "ON CONFLICT (projection, position) DO NOTHING",
+            (name, logged.position, _printable(logged.topic), originator, account, text),
+        )
+        log.error(
+            "projection %s skipped the event at position %d (%s, originator %s): %s",
+            name,
+            logged.position,
+            logged.topic,
+            originator,
+            text,
+            extra={
+                "projection": name,
+                "position": logged.position,
+                "topic": logged.topic,
+                "originator_id": originator,
+                "account_id": account,
+            },
+        )
 
     def _positions(self, cur: Any) -> dict[str, int]:
         cur.execute("SELECT name, position FROM projection_tracking")
@@ -231,6 +414,46 @@ class ProjectionRunner:
             (name, position),
         )
 
+    # --- failures -------------------------------------------------------------------
+
+    def failures(self, name: str | None = None, *, limit: int = 100) -> list[Failure]:
+        """The events skipped (by every runner on this database, or by one projection),
+        oldest first, at most ``limit``."""
+        ph = self._ph
+        where, args = ("WHERE projection = " + ph, [name]) if name is not None else ("", [])
+        columns = ", ".join(_FAILURE_COLUMNS)
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {columns} FROM projection_failures {where} "
+                f"ORDER BY position, projection LIMIT {int(limit)}",
+                args,
+            )
+            rows = [dict(zip(_FAILURE_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+        return [
+            Failure(
+                **{**row, "position": int(row["position"]), "first_seen": _iso(row["first_seen"])}
+            )
+            for row in rows
+        ]
+
+    def health(self, *, limit: int = 20) -> list[Health]:
+        """Each projection's position and lag, and the events it skipped; also any
+        other runner's projection on this database with failures (the dispatcher's)."""
+        head = self.head()
+        with self.views.reading() as cur:
+            cur.execute("SELECT name, position FROM projection_tracking")
+            tracked = {r[0]: int(r[1]) for r in cur.fetchall()}
+            cur.execute("SELECT projection, count(*) FROM projection_failures GROUP BY projection")
+            failed = Counter({r[0]: int(r[1]) for r in cur.fetchall()})
+        names = [p.name for p in self.projections]
+        names += sorted(n for n in failed if n not in names)
+        out = []
+        for name in names:
+            position = tracked.get(name, 0)
+            shown = self.failures(name, limit=limit) if failed[name] and limit else []
+            out.append(Health(name, position, max(head - position, 0), failed[name], shown))
+        return out
+
     # --- rebuild --------------------------------------------------------------------
 
     def rebuild(self, name: str, *, progress: Callable[[int, int], None] | None = None) -> int:
@@ -250,6 +473,8 @@ class ProjectionRunner:
         with self.views.transaction() as cur:
             projection.clear(cur)
             cur.execute(f"DELETE FROM projection_tracking WHERE name = {self._ph}", (name,))
+            # Replayed from zero, so what failed is tried again: fixed, it heals.
+            cur.execute(f"DELETE FROM projection_failures WHERE projection = {self._ph}", (name,))
         solo = ProjectionRunner(self.ledger, self.views, [projection], page_size=self.page_size)
         head, total = self.head(), 0
         while True:
@@ -263,3 +488,35 @@ class ProjectionRunner:
             done = solo.positions()[name]
             progress(done, max(done, head))
         return total
+
+
+def _printable(text: str) -> str:
+    """Text any database stores: a NUL (PostgreSQL refuses it) and the other control
+    characters written out, as ``repr`` would."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _error_text(error: Exception) -> str:
+    text = _printable(f"{type(error).__name__}: {error}")
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+
+
+def _account_of(logged: LoggedEvent) -> str | None:
+    """The account an event concerns, when it says: its ``account_id``, or the
+    originator of an Account event."""
+    if isinstance(logged.event, _Undecodable):
+        return None
+    account = getattr(logged.event, "account_id", None)
+    if account is None and logged.topic.startswith("smsledger:Account."):
+        account = getattr(logged.event, "originator_id", None)
+    return None if account is None else str(account)
+
+
+def _iso(value: Any) -> str:
+    """A stored time as RFC 3339 UTC text to the millisecond, as SQLite already keeps it
+    (``strftime('%Y-%m-%dT%H:%M:%fZ')``); PostgreSQL gives a datetime."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return str(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -115,3 +116,31 @@ class ReadSide(Queries):
         position = self.application.issue_invoice(account_id, period).position
         self.runner.catch_up(position)
         return self.invoice(account_id, period), position
+
+
+def write_raw_event(ledger: Ledger, originator_id: UUID, topic: str, state: bytes) -> int:
+    """Append an event straight into the store, past the domain and the transcoder, as
+    the aggregate's next version: a poison event for the read side. Its log position."""
+    from eventsourcing.persistence import StoredEvent
+
+    last = ledger.recorder.select_events(originator_id, desc=True, limit=1)
+    version = last[0].originator_version + 1 if last else 1
+    ids = ledger.recorder.insert_events([StoredEvent(originator_id, version, topic, state)])
+    assert ids, "the application recorder gives the notification ids"
+    return int(ids[-1])
+
+
+def rewrite_raw_event(db: Database, originator_id: UUID, position: int, state: bytes) -> None:
+    """Replace a stored event's state in place: the repair of a bad row, by hand."""
+    if db.kind == "sqlite":
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db.path)) as lite, lite:
+            lite.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (state, position))
+        return
+    with psycopg.connect(db.conninfo(), autocommit=True) as conn:
+        conn.execute(
+            f'UPDATE "{db.schema}".ledger_events SET state = %s '
+            "WHERE originator_id = %s AND notification_id = %s",
+            (state, originator_id, position),
+        )

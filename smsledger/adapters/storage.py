@@ -19,6 +19,7 @@ from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
+from eventsourcing import persistence
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -125,6 +126,10 @@ class Database:
             "POSTGRES_POOL_SIZE": "8",
             "POSTGRES_MAX_OVERFLOW": "8",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            # A connection that died in the pool (the server restarted) is replaced when
+            # it is handed out, and a request waits at most 5 s for one (503 after that).
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
             "APPLICATION_RECORDER_TOPIC": "smsledger.adapters.recorders:PostgresLedgerRecorder",
         }
 
@@ -210,3 +215,48 @@ def _reason(error: BaseException) -> str:
     if not lines:
         return type(error).__name__
     return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "").strip()
+
+
+# What "the database is unavailable for now" looks like from each layer that talks to it.
+# psycopg's ``OperationalError`` covers a refused or lost connection ("server closed the
+# connection unexpectedly", "terminating connection due to administrator command") and
+# the pool's timeouts (``PoolTimeout`` is one); SQLite's only when it is its lock, busy,
+# file or disk errors ("no such table" is one too, and is a bug). The library wraps both
+# in its own classes, so a wrapper is judged by its cause; one without a cause is the
+# library's own pool running dry ("Timed out waiting for return of writer").
+_PSYCOPG = (psycopg.OperationalError, psycopg.InterfaceError)
+_LIBRARY = (
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    persistence.ConnectionPoolClosedError,
+)
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    # The file or its disk, not the data: retried, never recorded as a poison event.
+    "unable to open database file",
+    "disk i/o error",
+    "database or disk is full",
+)
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is the database being unreachable, restarting
+    or locked, rather than anything about the request or the data: the API answers 503
+    with ``Retry-After``, the runner retries the page instead of skipping an event."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, psycopg.errors.ProgramLimitExceeded):
+            return False  # an OperationalError too, but about the data (a row too big)
+        if isinstance(current, _PSYCOPG):
+            return True
+        if isinstance(current, sqlite3.OperationalError):
+            return any(text in str(current).lower() for text in _SQLITE_UNAVAILABLE)
+        cause = current.__cause__ or current.__context__
+        if isinstance(current, _LIBRARY) and cause is None:
+            return True
+        current = cause
+    return False

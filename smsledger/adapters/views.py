@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from smsledger.adapters.storage import unavailable
 from smsledger.projections.db import Dialect, ViewDatabase
 
 if TYPE_CHECKING:
@@ -73,12 +74,20 @@ class SQLiteViewDatabase(ViewDatabase):
         finally:
             cur.close()
 
+    def is_transient(self, error: BaseException) -> bool:
+        return unavailable(error)
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+POOL_TIMEOUT = 5.0
+"""Seconds a request waits for a connection before it answers 503: while the database
+is down, the pool's reconnect attempts fail and nobody should hang for the default 30."""
 
 
 class PostgresViewDatabase(ViewDatabase):
@@ -97,6 +106,10 @@ class PostgresViewDatabase(ViewDatabase):
             min_size=1,
             max_size=max_size,
             configure=configure,
+            # A connection that died in the pool (the server restarted) is found out
+            # and replaced when it is handed out, not by the request that uses it.
+            check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
             open=True,
             name=f"views-{schema}",
         )
@@ -114,7 +127,11 @@ class PostgresViewDatabase(ViewDatabase):
                 with conn.cursor() as cur:
                     yield cur
             finally:
-                conn.autocommit = False
+                if not conn.broken:  # a lost one is discarded by the pool as it is
+                    conn.autocommit = False
+
+    def is_transient(self, error: BaseException) -> bool:
+        return unavailable(error)
 
     def close(self) -> None:
         self.pool.close()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from smsledger.bootstrap import Services
+    from smsledger.projections.runner import Health
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +97,59 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
         if args.rebuild:
             from tqdm import tqdm
 
-            names = [p.name for p in runner.projections]
-            if args.rebuild not in names:
+            # The read models, and the dispatcher's delivery queue: a projection too, with
+            # its own runner, so a poison event it skipped heals the same way.
+            owners = {p.name: runner for p in runner.projections}
+            owners |= {
+                p.name: services.dispatcher.runner for p in services.dispatcher.runner.projections
+            }
+            if args.rebuild not in owners:
                 print(
-                    f"smsledger project: no projection {args.rebuild!r}; have: {', '.join(names)}",
+                    f"smsledger project: no projection {args.rebuild!r}; have: {', '.join(owners)}",
                     file=sys.stderr,
                 )
                 return 2
-            with tqdm(total=runner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
+            owner = owners[args.rebuild]
+            with tqdm(total=owner.head(), unit="ev", desc=f"rebuild {args.rebuild}") as bar:
 
                 def progress(position: int, head: int) -> None:
                     bar.total = max(head, position)
                     bar.n = position
                     bar.refresh()
 
-                n = runner.rebuild(args.rebuild, progress=progress)
+                n = owner.rebuild(args.rebuild, progress=progress)
             print(f"rebuilt {args.rebuild}: {n} events applied")
         if args.once:
             n = runner.run_once()
             print(f"applied {n} events")
-            for p in runner.progress():
-                print(f"  {p.name}: position {p.position}, lag {p.lag}")
+            print(format_health(runner.health()))
             return 0
+        unhealthy = [h for h in runner.health() if not h.healthy]
+        if unhealthy:  # said once at start; each new skip is logged as it happens
+            print(format_health(unhealthy), file=sys.stderr)
         runner.run_forever(_stop_on_signal())
         return 0
+
+
+def format_health(health: Sequence[Health]) -> str:
+    """Each projection's position and lag, and the events it skipped, for ``project``."""
+    out = []
+    for h in health:
+        skipped = f", {h.failed} event(s) skipped: UNHEALTHY" if h.failed else ""
+        out.append(f"  {h.name}: position {h.position}, lag {h.lag}{skipped}")
+        out.extend(
+            f"    ! position {f.position} {f.topic} (originator {f.originator_id}"
+            f"{', account ' + f.account_id if f.account_id else ''}): {f.error}"
+            for f in h.failures
+        )
+        if h.failed > len(h.failures):
+            out.append(f"    ... and {h.failed - len(h.failures)} more")
+    if any(h.failed for h in health):
+        out.append(
+            "  fix the cause, then `smsledger project --rebuild NAME` replays the projection "
+            'and clears its skipped events (docs/projections.md, "Poison events")'
+        )
+    return "\n".join(out)
 
 
 def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:

@@ -42,7 +42,7 @@ def test_healthz(client: TestClient, services: Services) -> None:
     assert body["database"] == "ok"
     assert set(body["projections"]) == {p.name for p in services.runner.projections}
     for p in body["projections"].values():
-        assert set(p) == {"position", "lag"}
+        assert p == {"position": p["position"], "lag": p["lag"], "failed_events": 0, "failures": []}
 
 
 def test_metrics_in_prometheus_format(client: TestClient) -> None:

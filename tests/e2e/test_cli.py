@@ -25,6 +25,7 @@ import pytest
 from smsledger.adapters.storage import Database
 from smsledger.application.ledger import Ledger
 from smsledger.projections import all_projections
+from smsledger.projections.delivery_queue import DeliveryQueue
 from tests.e2e.serving import SMSLEDGER, clean_env, free_port
 from tests.support import PG_ADMIN, FakeClock, url_of
 
@@ -345,8 +346,7 @@ def test_an_unknown_projection_is_one_line_naming_the_projections(
 ) -> None:
     done = run(["project", "--rebuild", "messages", "--once"], url_of(database), tmp_path)
     assert done.returncode == 2
-    names = ", ".join(
-        p.name for p in all_projections("postgres" if database.is_postgres else "sqlite")
-    )
+    dialect = "postgres" if database.is_postgres else "sqlite"
+    names = ", ".join([*(p.name for p in all_projections(dialect)), DeliveryQueue.name])
     assert names.startswith("message_status, account_ledger, invoices")
     assert one_line(done.stderr) == (f"smsledger project: no projection 'messages'; have: {names}")

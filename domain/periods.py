@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from smsledger.domain.errors import InvalidRequestError
@@ -72,3 +72,16 @@ def next_period(period: str) -> str:
     """The month after ``period``."""
     year, month = parse_period(period)
     return f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
+
+
+def previous_period(period: str) -> str:
+    """The month before ``period``."""
+    year, month = parse_period(period)
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
+
+
+def last_closed_period(now: datetime, timezone: str, grace: timedelta) -> str:
+    """The newest period whose month ended, in ``timezone``, at least ``grace`` before
+    ``now``: what month end may issue at ``now`` (late reports get ``grace`` to land on
+    the invoice they belong to)."""
+    return previous_period(period_of(now - grace, timezone))

@@ -37,7 +37,15 @@ FUNDED = "smsledger:Message.Funded"
 REFUNDED = "smsledger:Message.Refunded"
 ISSUED = "smsledger:Account.InvoiceIssued"
 
-FACT_COLUMNS = ("message_id", "account_id", "country", "unit_price", "segments", "currency")
+FACT_COLUMNS = (
+    "message_id",
+    "account_id",
+    "country",
+    "unit_price",
+    "segments",
+    "currency",
+    "charge_period",
+)
 LINE_COLUMNS = (
     "account_id",
     "period",
@@ -86,12 +94,19 @@ def describe(source: str, country: str, unit_price: int, currency: str) -> str:
 class Facts:
     """What an invoice line needs to know about one invoice-charged message."""
 
-    __slots__ = ("account_id", "country", "currency", "segments", "unit_price")
+    __slots__ = ("account_id", "charge_period", "country", "currency", "segments", "unit_price")
 
     def __init__(
-        self, account_id: UUID, country: str, unit_price: int, segments: int, currency: str
+        self,
+        account_id: UUID,
+        country: str,
+        unit_price: int,
+        segments: int,
+        currency: str,
+        charge_period: str | None = None,
     ) -> None:
         self.account_id = account_id
+        self.charge_period = charge_period
         self.country = country
         self.unit_price = unit_price
         self.segments = segments
@@ -138,7 +153,9 @@ class InvoiceProjection(Projection):
                 accepted[e.originator_id] = e
             elif logged.topic == FUNDED:
                 if e.charged_to == "invoice":
-                    new_facts[e.originator_id] = self._facts(accepted, e.originator_id)
+                    fact = self._facts(accepted, e.originator_id)
+                    fact.charge_period = e.period
+                    new_facts[e.originator_id] = fact
                     wanted.append(logged)
             elif logged.topic == REFUNDED:
                 if e.refunded_to == "invoice":
@@ -173,18 +190,27 @@ class InvoiceProjection(Projection):
                 source, amount = "sms", int(e_price(accepted, e.originator_id, f))
             else:
                 source, amount = "refund", -int(e.amount)
+            # ``origin``: the period the money movement belongs to (what reconciliation
+            # adds up); ``corrects``: the month whose invoice it changes, which for a
+            # refund is the month its message was charged in (rows from before that was
+            # kept fall back to the refund's own month).
             origin = e.period
+            corrects = origin if source == "sms" else (f.charge_period or origin)
             target, kind = origin, source
             done = issued.get(f.account_id, set())
             if origin in done:
-                target, kind = next_period(origin), "adjustment"
+                target = next_period(origin)
                 while target in done:
                     target = next_period(target)
+            if target != origin or corrects in done:
+                kind = "adjustment"  # the invoice it belongs to is issued: never changed
             key = f"{source}|{f.country}|{f.unit_price}"
             description = describe(source, f.country, f.unit_price, f.currency)
             if kind == "adjustment":
-                key = f"adjustment|{origin}|{key}"
-                description = f"Adjustment for {origin}: {description}"
+                # One line per message: finance follows it back to the message and the
+                # invoice it corrects.
+                key = f"adjustment|{corrects}|{e.originator_id}|{key}"
+                description = f"Adjustment for {corrects}, message {e.originator_id}: {description}"
             line = lines.get((f.account_id, target, key))
             if line is None:
                 lines[(f.account_id, target, key)] = [kind, source, origin, description, 0, 0]
@@ -199,7 +225,15 @@ class InvoiceProjection(Projection):
             "view_invoice_messages",
             FACT_COLUMNS,
             [
-                (uuid(m), uuid(f.account_id), f.country, f.unit_price, f.segments, f.currency)
+                (
+                    uuid(m),
+                    uuid(f.account_id),
+                    f.country,
+                    f.unit_price,
+                    f.segments,
+                    f.currency,
+                    f.charge_period,
+                )
                 for m, f in new_facts.items()
             ],
         )
@@ -235,7 +269,8 @@ class InvoiceProjection(Projection):
             [s.uuid(i) for i in ids],
         )
         return {
-            s.to_uuid(r[0]): Facts(s.to_uuid(r[1]), r[2], int(r[3]), int(r[4]), r[5]) for r in rows
+            s.to_uuid(r[0]): Facts(s.to_uuid(r[1]), r[2], int(r[3]), int(r[4]), r[5], r[6])
+            for r in rows
         }
 
     def _issued(self, cur: Any, accounts: set[UUID]) -> dict[UUID, set[str]]:

@@ -40,6 +40,7 @@ from smsledger.projections.queries import Queries, build_runner
 from smsledger.settings import Settings
 from smsledger.workers.dispatcher import Dispatcher
 from smsledger.workers.mailer import Mailer
+from smsledger.workers.month_end import MonthEnd
 from smsledger.workers.sweeper import Sweeper
 
 if TYPE_CHECKING:
@@ -175,6 +176,9 @@ def build(
             gateway,
             grace=timedelta(seconds=settings.expiry_grace_seconds),
             clock=clock,
+            month_end=MonthEnd(
+                ledger, views, grace=timedelta(seconds=settings.invoice_grace_seconds)
+            ).run,
         ),
         clock=clock,
         people=People(

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     expiry_grace_seconds: int = Field(default=3600, ge=0)
     sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    invoice_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=31 * 86400,
+        description="How long after a month ends (in the account's time zone) its invoice "
+        "is issued: time for late reports to land on it.",
+    )
     price_list: str | None = Field(
         default=None, description="A JSON price list file instead of the packaged one."
     )

@@ -315,9 +315,12 @@ class Ledger(Application[UUID]):
         now = self.now()
         return self._on_account(account_id, lambda a: (a, a.top_up(amount, reference, now)))
 
-    def issue_invoice(self, account_id: UUID, period: str) -> Written[tuple[Account, bool]]:
-        """Issue (freeze) a month's invoice. ``value`` is ``(account, issued_now)``."""
-        now = self.now()
+    def issue_invoice(
+        self, account_id: UUID, period: str, at: datetime | None = None
+    ) -> Written[tuple[Account, bool]]:
+        """Issue (freeze) a month's invoice, at ``at`` (default: now; month end passes its
+        pass's instant). ``value`` is ``(account, issued_now)``."""
+        now = self.now() if at is None else at
         return self._on_account(account_id, lambda a: (a, a.issue_invoice(period, now)))
 
     def change_payment_model(self, account_id: UUID, payment_model: str) -> Written[Account]:

@@ -246,8 +246,12 @@ def _cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     with _services(settings) as services:
+        services.runner.run_once()  # month end reads the invoices view: bring it up to date
         result = services.sweeper.sweep(args.now)
-    print(f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}")
+    print(
+        f"expired {len(result.expired)}, unknown (no receipt) {len(result.gave_up)}, "
+        f"invoices issued {result.invoices_issued}"
+    )
     return 0
 
 

@@ -47,6 +47,7 @@ class SweepResult:
     expired: list[UUID]
     gave_up: list[UUID]
     position: int | None  # the log position the pass's events reached
+    invoices_issued: int = 0  # by the month-end work of the pass
 
 
 class Sweeper:
@@ -113,9 +114,9 @@ class Sweeper:
                 break
         if expired or gave_up:
             log.info("swept", extra={"expired": len(expired), "gave_up": len(gave_up)})
-        if self.month_end is not None:
-            self.month_end(now)
-        return SweepResult(expired, gave_up, position)
+        issued = self.month_end(now) if self.month_end is not None else None
+        count = len(issued) if isinstance(issued, list) else 0
+        return SweepResult(expired, gave_up, position, count)
 
     def _candidates(
         self, now: datetime, after: tuple[object, object] | None

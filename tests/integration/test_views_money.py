@@ -136,18 +136,33 @@ def test_issuing_freezes_and_late_arrivals_go_on_the_next_open_invoice(
 
     # A November message is canceled (refunded) in December... and a November charge
     # whose event is recorded after the issue (a late writer) is dated November too.
-    ledger.cancel(UUID(receipt.lines[0]["id"]))
+    canceled = receipt.lines[0]["id"]
+    ledger.cancel(UUID(canceled))
     clock.set(at("2026-11-30T22:59:00+00:00"))
-    ledger.send_batch(account.id, sender="Acme", recipients=SE[:1], body="late")
+    late = ledger.send_batch(account.id, sender="Acme", recipients=SE[:1], body="late")
     queries.runner.run_once()
 
     assert queries.invoice(account.id, "2026-11") == issued  # never changes
     december = queries.invoice(account.id, "2026-12")
     assert december["status"] == "open"
-    assert [(line["kind"], line["description"], line["amount"]) for line in december["lines"]] == [
-        ("refund", "Refunded SMS to SE, 0.45 SEK per segment", -45),
-        ("adjustment", "Adjustment for 2026-11: SMS to SE, 0.45 SEK per segment", 45),
-    ]
+    # Each is an adjustment that names the month it corrects and its message.
+    lines = [(line["kind"], line["description"], line["amount"]) for line in december["lines"]]
+    assert sorted(lines) == sorted(
+        [
+            (
+                "adjustment",
+                f"Adjustment for 2026-11, message {canceled}: "
+                "Refunded SMS to SE, 0.45 SEK per segment",
+                -45,
+            ),
+            (
+                "adjustment",
+                f"Adjustment for 2026-11, message {late.lines[0]['id']}: "
+                "SMS to SE, 0.45 SEK per segment",
+                45,
+            ),
+        ]
+    )
     # Issuing again changes nothing.
     clock.set(at("2027-01-05T00:00:00+00:00"))
     again, again_position = queries.issue_invoice(account.id, "2026-11")

@@ -30,6 +30,7 @@ from smsledger.api.routes import (
     reconciliation,
     senders,
     status_codes,
+    webhooks,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def create_app(services: Services) -> FastAPI:
         invoices,
         reconciliation,
         status_codes,
+        webhooks,
         health,
     ):
         app.include_router(module.router)

@@ -29,10 +29,13 @@ def all_projections(dialect: str) -> list[Projection]:
     from smsledger.projections.accounts import AccountLedgerProjection
     from smsledger.projections.invoices import InvoiceProjection
     from smsledger.projections.messages import MessageStatusProjection
+    from smsledger.projections.webhooks import WebhookOutboxProjection
 
     store = store_for(dialect)
     return [
         MessageStatusProjection(store),
         AccountLedgerProjection(store),
         InvoiceProjection(store),
+        # After MessageStatusProjection: it reads a message's account from view_messages.
+        WebhookOutboxProjection(store),
     ]

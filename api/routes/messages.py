@@ -100,6 +100,7 @@ def send_batch(
         validity_period=body.validity_period,
         send_at=body.send_at,
         reference=body.reference,
+        status_callback=body.status_callback,
     )
     answer_position(response, services.ledger, receipt.position)
     return batch_public(receipt)

@@ -35,6 +35,7 @@ class Receiver:
     secrets: list[str] = field(default_factory=list)
     mode: str = "ok"  # ok | fail | gone | hang
     hang_seconds: float = 30.0
+    delay: float = 0.0  # seconds a kept callback waits for its answer: a crash window
     received: list[Received] = field(default_factory=list)
     forged: int = 0
     requests: int = 0
@@ -74,6 +75,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 mode, secrets = receiver.mode, list(receiver.secrets)
             if mode == "hang":
                 receiver.release.wait(receiver.hang_seconds)
+
             body = None
             for secret in secrets:
                 with contextlib.suppress(WebhookVerificationError):
@@ -93,6 +95,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             signatures = len(headers.get("webhook-signature", "").split())
             with receiver.lock:
                 receiver.received.append(Received(headers["webhook-id"], body, signatures))
+            if receiver.delay:  # kept, not yet answered: a sender that dies now resends
+                time.sleep(receiver.delay)
             self._answer(204)
 
         def _answer(self, code: int) -> None:

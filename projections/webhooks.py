@@ -151,7 +151,9 @@ class WebhookOutboxProjection(Projection):
         endpoints: dict[UUID, _Endpoint | None] = {
             s.to_uuid(a): _Endpoint(u, orjson.loads(e)) for a, u, e in cur.fetchall()
         }
-        # In log order: a webhook configured mid-page counts for the changes after it.
+        # A webhook configured (or removed) mid-page counts only for the changes after
+        # it: each account's endpoint changes of this page, by position.
+        changed: dict[UUID, list[tuple[int, _Endpoint | None]]] = {}
         callbacks: dict[UUID, str] = {}  # batch -> url, this page's batches
         subjects: dict[UUID, tuple[UUID, UUID]] = {}  # message -> (account, batch)
         pending: list[LoggedEvent] = []
@@ -159,10 +161,11 @@ class WebhookOutboxProjection(Projection):
         for logged in events:
             e = logged.event
             if logged.topic == CONFIGURED:
-                endpoints[e.originator_id] = _Endpoint(e.url, list(e.events))
+                configured = _Endpoint(e.url, list(e.events))
+                changed.setdefault(e.originator_id, []).append((logged.position, configured))
                 endpoint_writes[e.originator_id] = logged
             elif logged.topic == REMOVED:
-                endpoints[e.originator_id] = None
+                changed.setdefault(e.originator_id, []).append((logged.position, None))
                 endpoint_writes[e.originator_id] = None
             elif logged.topic == SUBMITTED:
                 url = getattr(e, "status_callback", None)
@@ -178,9 +181,7 @@ class WebhookOutboxProjection(Projection):
             else:
                 pending.append(logged)
         self._write_endpoints(cur, endpoint_writes)
-        if not pending or not (
-            any(endpoints.values()) or callbacks or self._any_batch_callback(cur)
-        ):
+        if not pending or not (endpoints or changed or callbacks or self._any_batch_callback(cur)):
             return
         self._find_subjects(cur, subjects, {p.event.originator_id for p in pending})
         batches = {
@@ -196,7 +197,10 @@ class WebhookOutboxProjection(Projection):
             account_id, batch_id = subject
             url = callbacks.get(batch_id)
             if url is None:
-                endpoint = endpoints.get(account_id)
+                endpoint: _Endpoint | None = endpoints.get(account_id)
+                for position, then in changed.get(account_id, ()):
+                    if position < logged.position:
+                        endpoint = then
                 if endpoint is None or "message.status" not in endpoint.events:
                     continue
                 url = endpoint.url

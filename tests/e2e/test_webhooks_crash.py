@@ -39,9 +39,9 @@ def expected_ids(services: Services, message_ids: list[UUID]) -> set[str]:
     topics = {t.rsplit(".", 1)[1] for t in STATUS_TOPICS}
     ids = set()
     for mid in message_ids:
-        aggregate = None
+        aggregate: Message | None = None
         for event in services.ledger.events.get(mid):
-            before = None if aggregate is None else aggregate.status
+            before: int | None = None if aggregate is None else aggregate.status
             aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
             assert isinstance(aggregate, Message)
             if type(event).__name__ in topics and aggregate.status != before:

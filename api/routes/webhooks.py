@@ -31,6 +31,7 @@ from smsledger.api.schemas import (
 from smsledger.bootstrap import Services
 from smsledger.domain.access import Principal
 from smsledger.domain.account import Account
+from smsledger.domain.errors import InvalidRequestError
 from smsledger.domain.webhooks import derive_secret
 from smsledger.workers.webhooks import resend, resume_endpoint
 
@@ -41,6 +42,13 @@ router = APIRouter(
 Admin = Annotated[Principal, allow("admin", "operator")]
 Reader = Annotated[Principal, allow("admin", "support", "operator")]
 WebhookId = Annotated[str, Path(max_length=100, pattern="^msg_[0-9a-f]{32}$")]
+
+
+def refuse_own_address(services: Services, url: str | None) -> None:
+    """422 for a callback URL that names this service itself."""
+    sender = services.callback_sender
+    if url is not None and sender is not None and sender.is_own(url):
+        raise InvalidRequestError("a callback URL may not point at this service itself")
 
 
 def _public(services: Services, account: Account) -> dict[str, Any]:
@@ -68,6 +76,7 @@ def configure_webhook(
 ) -> dict[str, Any]:
     """Set the webhook's URL and events with a new secret, shown only here."""
     owned(caller, account_id)
+    refuse_own_address(services, body.url)
     written = services.ledger.configure_webhook(account_id, body.url, body.events)
     account, nonce = written.value
     assert services.webhook_key is not None

@@ -128,6 +128,20 @@ class HttpCallbackSender:
         """Refuse callbacks to ``host:port`` (where ``serve`` listens)."""
         self.own.add((host, port))
 
+    def is_own(self, url: str) -> bool:
+        """Whether ``url`` names this service's own address literally (checked when a
+        webhook is configured; a name is checked once resolved, at every send)."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        literal = literal_address(host)
+        if literal is None and host in ("localhost", "localhost.localdomain"):
+            literal = ipaddress.ip_address("127.0.0.1")
+        return literal is not None and self._is_own(literal, port)
+
     def target(self, url: str) -> tuple[str, str, int, str]:
         """``(scheme, host, port, address)`` to connect to; ``TargetRefusedError`` if no
         address the name resolves to may be called (all must pass: any could be used)."""

@@ -1,4 +1,5 @@
-"""Kill -9 of the delivering process at random points: every status change still reaches
+"""Callbacks from real processes: ``smsledger serve`` end to end with the simulator, and
+kill -9 of the delivering process at random points: every status change still reaches
 the receiver at least once, and no ``webhook-id`` ever names two changes."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+import httpx
 import pytest
 
 from smsledger.application.ledger import utc_now
@@ -21,16 +23,19 @@ from smsledger.domain.webhooks import derive_secret, event_id_for, webhook_id_fo
 from smsledger.projections.webhooks import STATUS_TOPICS
 from smsledger.settings import Settings
 from smsledger.workers.webhooks import WebhookWorker
-from tests.e2e.serving import SMSLEDGER, clean_env
+from tests.e2e.serving import SMSLEDGER, clean_env, serve
 from tests.support import url_of
-from tests.webhook_receiver import receiving
+from tests.webhook_receiver import receiving, wait_until
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from smsledger.adapters.storage import Database
     from smsledger.bootstrap import Services
     from tests.support import FakeClock
 
 KILLS = 20
+TOKEN = "op-test-token-0123456789abcdef"
 SE = [f"+4673123{i:04d}" for i in range(12)]
 
 
@@ -131,3 +136,57 @@ def test_kill_9_of_the_delivering_process_loses_no_change_and_reuses_no_id(
             assert account_after.webhook_config is not None
     finally:
         services.close()
+
+
+def test_a_real_serve_delivers_every_status_change_with_the_simulator(
+    database: Database, tmp_path: Path
+) -> None:
+    # `smsledger serve` with its workers and the simulated carrier, and a real receiver.
+    env = clean_env(
+        SMSLEDGER_DATABASE_URL=url_of(database),
+        SMSLEDGER_OPERATOR_TOKEN=TOKEN,
+        SMSLEDGER_WEBHOOK_ALLOW_LOOPBACK="1",
+        SMSLEDGER_SIMULATOR_SPEED="50",
+        SMSLEDGER_SIMULATOR_MIX="delivered=1",
+    )
+    op = {"Authorization": f"Bearer {TOKEN}"}
+    with receiving() as receiver, serve(tmp_path, env) as served:
+        api = httpx.Client(base_url=served.url, timeout=10)
+        account = api.post(
+            "/v1/accounts",
+            json={"name": "Acme", "payment_model": "post_invoice", "currency": "SEK"},
+            headers=op,
+        ).json()
+        admin = {"Authorization": f"Bearer {account['admin_key']}"}
+        r = api.put(
+            f"/v1/accounts/{account['id']}/webhook", json={"url": receiver.url}, headers=admin
+        )
+        assert r.status_code == 200, r.text
+        receiver.secrets.append(r.json()["secret"])
+        # Its own address is refused as a target, loopback allowed or not.
+        for own in (served.url, served.url.replace("127.0.0.1", "localhost")):
+            refused = api.put(
+                f"/v1/accounts/{account['id']}/webhook",
+                json={"url": own + "/v1/messages"},
+                headers=admin,
+            )
+            assert refused.status_code == 422, refused.text
+        sent = api.post(
+            "/v1/messages",
+            json={"sender": "Acme", "recipients": SE[:3], "body": "hi"},
+            headers=admin,
+        ).json()
+        ids = {m["id"] for m in sent["messages"]}
+
+        def final_everywhere() -> bool:
+            finals = {r.body["id"] for r in receiver.received if r.body["final"]}
+            return finals >= ids
+
+        assert wait_until(final_everywhere, timeout=30)
+        assert receiver.forged == 0
+        assert set(receiver.ids.values()) == {1}
+        receiver.changes()
+        deliveries = api.get(
+            f"/v1/accounts/{account['id']}/webhook/deliveries", headers=admin
+        ).json()["items"]
+        assert {d["state"] for d in deliveries} == {"done"}

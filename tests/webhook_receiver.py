@@ -39,6 +39,8 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     forged: int = 0
     requests: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0  # the most requests it held at once
     lock: threading.Lock = field(default_factory=threading.Lock)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -67,6 +69,16 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_POST(self) -> None:
+            with receiver.lock:
+                receiver.in_flight += 1
+                receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
+            try:
+                self._receive()
+            finally:
+                with receiver.lock:
+                    receiver.in_flight -= 1
+
+        def _receive(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length)
             headers = dict(self.headers.items())

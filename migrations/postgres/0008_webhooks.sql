@@ -34,6 +34,7 @@ CREATE TABLE webhook_outbox (
     state text NOT NULL,                -- pending | done | failed | gone | skipped
     attempts integer NOT NULL DEFAULT 0,
     next_at timestamptz NOT NULL,       -- due (or, while claimed, the lease's end)
+    claimed_until timestamptz,           -- while claimed: a sender has it (the per-endpoint limit)
     first_attempt_at timestamptz,       -- the 24 h of retries count from here
     last_status integer,
     delivered_at timestamptz

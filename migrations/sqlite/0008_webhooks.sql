@@ -35,6 +35,7 @@ CREATE TABLE webhook_outbox (
     state TEXT NOT NULL,                -- pending | done | failed | gone | skipped
     attempts INTEGER NOT NULL DEFAULT 0,
     next_at TEXT NOT NULL,       -- due (or, while claimed, the lease's end)
+    claimed_until TEXT,                  -- while claimed: a sender has it (the per-endpoint limit)
     first_attempt_at TEXT,       -- the 24 h of retries count from here
     last_status integer,
     delivered_at TEXT

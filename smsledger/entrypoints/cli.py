@@ -1,4 +1,5 @@
-"""The ``smsledger`` console script: serve, migrate, project, dispatch, sweep, history, audit.
+"""The ``smsledger`` console script: serve, migrate, project, dispatch, deliver-webhooks,
+sweep, history, audit.
 
 Every command builds what it needs through the one composition root
 (``smsledger.bootstrap.build``) from ``Settings``, exactly as ``serve`` does.

@@ -3,8 +3,8 @@
 Each round (``deliver_once``) it
 1. CLAIMS due rows in one transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two
    workers never take the same row; SQLite: its one writer) by moving their ``next_at``
-   to the end of a lease, at most ``concurrency`` rows per endpoint (account and URL)
-   and none of a paused or disabled endpoint;
+   to the end of a lease, so that no endpoint (account and URL) has more than
+   ``concurrency`` in flight across every worker, and none of a paused or disabled one;
 2. renders each body from the event store (``callback_body``: the message as it was
    right after the event) and POSTs it, signed, every endpoint's rows in parallel
    (``CallbackSender``, one timeout per call);
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 200
+_CLAIM_LOCK_CLASS = 0x5EB400
 MAX_THREADS = 32
 
 
@@ -191,6 +192,21 @@ class WebhookWorker:
         s, ph = self.sql, self.sql.ph
         lock = " FOR UPDATE OF o SKIP LOCKED" if self.views.dialect == "postgres" else ""
         with self.views.transaction() as cur:
+            if self.views.dialect == "postgres":
+                # Claims take turns (they are short), so two workers never both see an
+                # endpoint's free slots: the limit holds across processes.
+                cur.execute(
+                    "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                    (_CLAIM_LOCK_CLASS,),
+                )
+            cur.execute(
+                "SELECT account_id, url, COUNT(*) FROM webhook_outbox WHERE state = 'pending' "
+                f"AND claimed_until > {ph} GROUP BY account_id, url",
+                (s.time(now),),
+            )
+            per_endpoint: dict[tuple[Any, str], int] = {
+                (a, u): int(n) for a, u, n in cur.fetchall()
+            }
             cur.execute(
                 f"SELECT {_CLAIM_COLUMNS} FROM webhook_outbox o LEFT JOIN "
                 "webhook_endpoint_state e ON e.account_id = o.account_id AND e.url = o.url "
@@ -199,7 +215,6 @@ class WebhookWorker:
                 f"ORDER BY o.next_at, o.position LIMIT {ph}{lock}",
                 (s.time(now), self.batch_size * 4),
             )
-            per_endpoint: dict[tuple[Any, str], int] = {}
             chosen: list[Claimed] = []
             for raw in cur.fetchall():
                 c = Claimed._make(raw)
@@ -211,10 +226,11 @@ class WebhookWorker:
                 if len(chosen) >= self.batch_size:
                     break
             if chosen:
+                lease_end = s.time(now + self.lease)
                 cur.executemany(
-                    f"UPDATE webhook_outbox SET next_at = {ph}, "
+                    f"UPDATE webhook_outbox SET next_at = {ph}, claimed_until = {ph}, "
                     f"first_attempt_at = COALESCE(first_attempt_at, {ph}) WHERE webhook_id = {ph}",
-                    [(s.time(now + self.lease), s.time(now), c.webhook_id) for c in chosen],
+                    [(lease_end, lease_end, s.time(now), c.webhook_id) for c in chosen],
                 )
         return chosen
 
@@ -263,6 +279,11 @@ class WebhookWorker:
         delivered = failed = 0
         paused: dict[tuple[Any, str], str] = {}
         with self.views.transaction() as cur:
+            # Answered (or given up on): no longer in flight, whatever comes next.
+            cur.executemany(
+                f"UPDATE webhook_outbox SET claimed_until = NULL WHERE webhook_id = {ph}",
+                [(c.webhook_id,) for c, _ in [*answers, *skipped]],
+            )
             for c, reason in skipped:
                 cur.execute(
                     f"UPDATE webhook_outbox SET state = 'skipped', next_at = {ph} "

@@ -3,14 +3,16 @@ receiver that verifies every signature, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from smsledger.api.main import create_app
-from smsledger.bootstrap import Services, build
+from smsledger.bootstrap import Services, build, webhook_worker
 from smsledger.settings import Settings
+from smsledger.workers.webhooks import WebhookWorker
 from tests.e2e.conftest import (
     OPERATOR,
     OPERATOR_TOKEN,
@@ -463,3 +465,37 @@ def test_private_and_loopback_targets_need_the_operator_setting(
             assert "loopback or private" in problem_of(r)["detail"]
     finally:
         built.close()
+
+
+def test_two_workers_together_keep_the_per_endpoint_limit(
+    client: TestClient, services: Services, clock: FakeClock, receiver: Receiver
+) -> None:
+    # Two delivering workers, one endpoint, a slow receiver: never more in flight than
+    # the limit, and every change delivered once.
+    tenant = open_tenant(client, top_up=10_000)
+    configure(client, tenant, receiver)
+    send(client, tenant, n=3)
+    deliver(services, clock, rounds=6, step=30)  # every change into the outbox, sent
+    receiver.received.clear()
+    for d in deliveries(client, tenant):
+        r = client.post(
+            f"/v1/accounts/{tenant.id}/webhook/deliveries/{d['id']}/resend",
+            headers=tenant.as_("admin"),
+        )
+        assert r.status_code == 202
+    receiver.delay, receiver.max_in_flight = 0.2, 0
+    limit = services.settings.webhook_concurrency
+    workers = [webhook_worker(services, follow=False) for _ in range(2)]
+
+    def drain(worker: WebhookWorker) -> None:
+        for _ in range(50):
+            worker.deliver_once()
+
+    threads = [threading.Thread(target=drain, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert 2 <= receiver.max_in_flight <= limit
+    assert set(receiver.ids) == {d["id"] for d in deliveries(client, tenant)}
+    assert set(receiver.ids.values()) == {1}

@@ -34,6 +34,7 @@ from smsledger.api.routes import (
     sessions,
     status_codes,
     users,
+    webhooks,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def create_app(services: Services) -> FastAPI:
         invoices,
         reconciliation,
         status_codes,
+        webhooks,
         health,
     ):
         app.include_router(module.router)

@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(services))
+        self.registry.register(_WebhookCollector(services))
 
     def accepts(self, token: str) -> bool:
         """Whether ``token`` is the metrics token (``SMSLEDGER_METRICS_TOKEN``)."""
@@ -127,3 +128,44 @@ class _StateCollector(Collector):
         except Exception:
             log.warning("metrics: cannot count messages by status", exc_info=True)
             return {}
+
+
+class _WebhookCollector(Collector):
+    """Status callbacks, read from the outbox when scraped (so every process that
+    delivers is counted): callbacks by state, attempts and failed attempts, and the age
+    of the oldest callback still waiting."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        reads = self.services.webhook_reads
+        if reads is None:
+            return
+        try:
+            counts = reads.counts(self.services.clock())
+        except Exception:
+            log.warning("metrics: cannot read the webhook outbox", exc_info=True)
+            return
+        by_state = GaugeMetricFamily(
+            "smsledger_webhook_callbacks", "Status callbacks by state.", labels=["state"]
+        )
+        for state in ("pending", "done", "failed", "gone", "skipped"):
+            by_state.add_metric([state], counts.get(f"state:{state}", 0))
+        yield by_state
+        yield CounterMetricFamily(
+            "smsledger_webhook_attempts", "Callback attempts made.", value=counts["attempts"]
+        )
+        yield CounterMetricFamily(
+            "smsledger_webhook_failures",
+            "Callback attempts without a 2xx (retried, gone or given up).",
+            value=counts["failures"],
+        )
+        yield GaugeMetricFamily(
+            "smsledger_webhook_oldest_pending_seconds",
+            "Age of the oldest status change not yet delivered (0: none waits).",
+            value=counts["oldest_pending_seconds"],
+        )

@@ -47,6 +47,7 @@ from smsledger.domain.sending import (
 from smsledger.domain.text import LINE_PATTERN, check_line, check_lines
 from smsledger.domain.times import WINDOW, in_window
 from smsledger.domain.users import MAX_EMAIL_LENGTH, MAX_PASSWORD_LENGTH, MAX_USER_NAME_LENGTH
+from smsledger.domain.webhooks import MAX_URL_LENGTH, WEBHOOK_EVENTS
 
 MAX_BODY_CHARS = 5_000  # far beyond 10 parts (which is 408 per message); more is malformed
 MAX_PAGE = 1_000
@@ -427,6 +428,21 @@ class BannedKeywordsPublic(BaseModel):
 # --- messages -------------------------------------------------------------------------------
 
 
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_URL_LENGTH),
+    _line("url", MAX_URL_LENGTH),
+    _LINE_SCHEMA,
+    Field(
+        description=(
+            "http:// or https://, no user name or password; loopback and private "
+            "addresses only with SMSLEDGER_WEBHOOK_ALLOW_LOOPBACK=1, link-local and "
+            "metadata addresses never"
+        )
+    ),
+]
+
+
 class BatchCreate(Input):
     sender: SenderName
     recipients: Recipients
@@ -444,6 +460,13 @@ class BatchCreate(Input):
     )
     reference: Reference | None = Field(
         default=None, description="Idempotency key: the same reference again answers the same."
+    )
+    status_callback: WebhookUrl | None = Field(
+        default=None,
+        description=(
+            "Where this batch's status changes are POSTed (instead of the account's "
+            "webhook), signed with the account's webhook secret: 409 if it has none."
+        ),
     )
 
 
@@ -673,3 +696,58 @@ class ValidationProblem(Problem):
     """A 422: the problem, and every thing wrong with the request (up to 50)."""
 
     errors: list[ValidationIssue]
+
+
+# --- status callbacks ---------------------------------------------------------------------
+
+WebhookEvent = Literal["message.status"]
+
+
+class WebhookCreate(Input):
+    url: WebhookUrl
+    events: list[WebhookEvent] = Field(
+        default=["message.status"],
+        max_length=len(WEBHOOK_EVENTS),
+        description="Kinds to send; `[]` keeps only the secret (for batch status_callback).",
+    )
+
+
+class WebhookPublic(BaseModel):
+    url: str
+    events: list[WebhookEvent]
+    configured_at: datetime
+    previous_secret_valid_until: datetime | None = Field(
+        description="After a rotation, the secret before still signs until then."
+    )
+    state: Literal["active", "paused", "disabled"]
+    state_reason: str | None
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="`whsec_...`: shown only in this answer.")
+
+
+class WebhookAttemptPublic(BaseModel):
+    at: datetime
+    status_code: int | None = Field(description="`null`: no answer (refused, timeout, reset)")
+    latency_ms: int
+    error: str | None
+    next_retry_at: datetime | None
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: str = Field(description="The `webhook-id` header: one per status change")
+    message_id: UUID
+    event_id: UUID
+    event_at: datetime
+    url: str
+    state: Literal["pending", "done", "failed", "gone", "skipped"]
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    delivered_at: datetime | None
+    attempts: list[WebhookAttemptPublic]
+
+
+class WebhookDeliveryPage(BaseModel):
+    items: list[WebhookDeliveryPublic]
+    next_cursor: str | None

@@ -21,6 +21,7 @@ from smsledger.domain.errors import (
 from smsledger.domain.periods import period_bounds
 from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time
+from smsledger.domain.webhooks import ROTATION_OVERLAP, WEBHOOK_EVENTS, check_webhook_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -373,3 +374,78 @@ class Account(Aggregate):
     @event("NumberUnblocked", topic="smsledger:Account.NumberUnblocked")
     def _number_unblocked(self, msisdn: str, timestamp: datetime) -> None:
         del self.blocked[msisdn]
+
+    # --- status callbacks (``smsledger.domain.webhooks``) --------------------------------
+
+    @property
+    def webhook_config(self) -> dict[str, Any] | None:
+        """The webhook as last configured, or ``None``; read with ``getattr`` because
+        snapshots taken before webhooks existed have no such attribute."""
+        config: dict[str, Any] | None = getattr(self, "webhook", None)
+        return config
+
+    def configure_webhook(
+        self,
+        url: str,
+        events: Sequence[str],
+        nonce: str,
+        timestamp: datetime,
+        *,
+        allow_private: bool,
+    ) -> None:
+        """Set the webhook's URL and event kinds, with a new signing secret (``nonce``):
+        a second PUT rotates it, and the secret before keeps signing for 24 hours."""
+        url = check_webhook_url(url, allow_private=allow_private)
+        if isinstance(events, str) or not isinstance(events, list | tuple):
+            msg = f"events must be a list of {list(WEBHOOK_EVENTS)}"
+            raise InvalidRequestError(msg)
+        if any(e not in WEBHOOK_EVENTS for e in events) or len(set(events)) != len(events):
+            msg = f"events must be distinct kinds of {list(WEBHOOK_EVENTS)}"
+            raise InvalidRequestError(msg)
+        check_line(nonce, "nonce", max_length=100)
+        current = self.webhook_config
+        previous = None if current is None else current["nonce"]
+        until = None if previous is None else (timestamp + ROTATION_OVERLAP).isoformat()
+        self._webhook_configured(url, list(events), nonce, previous, until, timestamp)
+
+    @event("WebhookConfigured", topic="smsledger:Account.WebhookConfigured")
+    def _webhook_configured(
+        self,
+        url: str,
+        events: list[str],
+        nonce: str,
+        previous_nonce: str | None,
+        previous_until: str | None,
+        timestamp: datetime,
+    ) -> None:
+        self.webhook: dict[str, Any] | None = {
+            "url": url,
+            "events": events,
+            "nonce": nonce,
+            "previous_nonce": previous_nonce,
+            "previous_until": previous_until,
+            "configured_at": timestamp.isoformat(),
+        }
+
+    def remove_webhook(self, timestamp: datetime) -> bool:
+        """Stop the account's callbacks; ``False`` if none was configured."""
+        if self.webhook_config is None:
+            return False
+        self._webhook_removed(timestamp)
+        return True
+
+    @event("WebhookRemoved", topic="smsledger:Account.WebhookRemoved")
+    def _webhook_removed(self, timestamp: datetime) -> None:
+        self.webhook = None
+
+    def signing_nonces(self, at: datetime) -> list[str]:
+        """The nonces of the secrets that sign a callback sent at ``at``: the current
+        one, and the one before while its 24 hours of overlap last."""
+        config = self.webhook_config
+        if config is None:
+            return []
+        nonces = [config["nonce"]]
+        until = config.get("previous_until")
+        if config.get("previous_nonce") and until and at < datetime.fromisoformat(until):
+            nonces.append(config["previous_nonce"])
+        return nonces

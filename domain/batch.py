@@ -49,7 +49,11 @@ class Batch(Aggregate):
         currency: str,
         lines: list[ReceiptLine],
         timestamp: datetime,
+        status_callback: str | None = None,
     ) -> None:
+        # ``status_callback`` came with webhooks; batches submitted before have none,
+        # and the library passes an old event's fields alone, so it needs its default.
+        self.status_callback = status_callback
         self.account_id = account_id
         self.reference = reference
         self.total_price = total_price

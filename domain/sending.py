@@ -117,6 +117,7 @@ def accept_batch(
     platform_keywords: Iterable[str],
     max_parts: int,
     now: datetime,
+    status_callback: str | None = None,
 ) -> AcceptedBatch:
     """Accept, price and fund one message per recipient; charge ``account`` for them.
 
@@ -216,5 +217,6 @@ def accept_batch(
         lines=lines,
         timestamp=now,
         id=batch_id,
+        status_callback=status_callback,
     )
     return AcceptedBatch(batch, messages)

@@ -30,6 +30,7 @@ def all_projections(dialect: str) -> list[Projection]:
     from smsledger.projections.invoices import InvoiceProjection
     from smsledger.projections.messages import MessageStatusProjection
     from smsledger.projections.users import UsersProjection
+    from smsledger.projections.webhooks import WebhookOutboxProjection
 
     store = store_for(dialect)
     return [
@@ -37,4 +38,6 @@ def all_projections(dialect: str) -> list[Projection]:
         AccountLedgerProjection(store),
         InvoiceProjection(store),
         UsersProjection(store),
+        # After MessageStatusProjection: it reads a message's account from view_messages.
+        WebhookOutboxProjection(store),
     ]

@@ -33,15 +33,19 @@ from smsledger.adapters.storage import (
     check_database,
 )
 from smsledger.adapters.views import open_views
+from smsledger.adapters.webhooks import HttpCallbackSender, WebhookKey
 from smsledger.application.ledger import Ledger, utc_now
 from smsledger.application.people import People
 from smsledger.domain.pricing import load_price_list
+from smsledger.projections import store_for
 from smsledger.projections.queries import Queries, build_runner
+from smsledger.projections.webhooks import WebhookReads
 from smsledger.settings import Settings
 from smsledger.workers.dispatcher import Dispatcher
 from smsledger.workers.mailer import Mailer
 from smsledger.workers.month_end import MonthEnd
 from smsledger.workers.sweeper import Sweeper
+from smsledger.workers.webhooks import WebhookWorker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,6 +102,11 @@ class Services:
     mailer: Mailer
     workers: list[Worker] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
+    # Status callbacks (issue 15): built by ``build``; ``None`` only for hand-made tests.
+    webhooks: WebhookWorker | None = None
+    webhook_reads: WebhookReads | None = None
+    webhook_key: WebhookKey | None = None
+    callback_sender: HttpCallbackSender | None = None
 
     def start_workers(self) -> None:
         """Run the projections, dispatcher and sweeper in this process."""
@@ -154,6 +163,7 @@ def build(
         price_lists={prices.currency: prices},
         max_parts=settings.max_parts,
         max_recipients=settings.max_recipients,
+        webhook_allow_private=settings.webhook_allow_loopback,
     )
     views = open_views(database)
     runner = build_runner(ledger, views)
@@ -194,6 +204,7 @@ def build(
         sessions=credentials,
         mailer=Mailer(outbox, build_mail_transport(settings), settings.mail_from, clock),
     )
+    _wire_webhooks(services)
     services.workers = _workers(services)
     return services
 
@@ -226,9 +237,44 @@ def build_gateway(settings: Settings, database: Database) -> Gateway | None:
 
 def _workers(services: Services) -> list[Worker]:
     interval = services.settings.sweep_interval_seconds
-    return [
+    workers = [
         Worker("projections", services.runner.run_forever),
         Worker("dispatcher", services.dispatcher.run_forever),
         Worker("sweeper", lambda stop: services.sweeper.run_forever(stop, interval=interval)),
         Worker("mailer", services.mailer.run_forever),
     ]
+    if services.webhooks is not None:
+        workers.append(Worker("webhooks", services.webhooks.run_forever))
+    return workers
+
+
+def _wire_webhooks(services: Services, *, follow: bool = False) -> None:
+    """The callback sender, the key the secrets derive from, the reads and the worker
+    (``follow``: it keeps the outbox current itself, for ``smsledger deliver-webhooks``)."""
+    settings = services.settings
+    configured = settings.webhook_key
+    key = WebhookKey(None if configured is None else configured.get_secret_value(), services.views)
+    sender = HttpCallbackSender(
+        allow_private=settings.webhook_allow_loopback, timeout=settings.webhook_timeout_seconds
+    )
+    services.webhook_key = key
+    services.callback_sender = sender
+    services.webhook_reads = WebhookReads(services.views, store_for(services.views.dialect))
+    services.webhooks = webhook_worker(services, follow=follow)
+
+
+def webhook_worker(services: Services, *, follow: bool) -> WebhookWorker:
+    """A callback worker on the services' sender and key."""
+    settings = services.settings
+    assert services.callback_sender is not None
+    assert services.webhook_key is not None
+    return WebhookWorker(
+        services.ledger,
+        services.views,
+        services.callback_sender,
+        services.webhook_key.get,
+        clock=services.clock,
+        concurrency=settings.webhook_concurrency,
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
+        follow=follow,
+    )

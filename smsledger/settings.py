@@ -63,6 +63,25 @@ class Settings(BaseSettings):
     simulator_faults: str = Field(default="", description="e.g. 'duplicate=0,out_of_order=0'")
     simulator_submit_latency: float = Field(default=0.0, ge=0)
 
+    # Status callbacks (smsledger.workers.webhooks).
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Let callbacks target loopback and private addresses (tests, one host).",
+    )
+    webhook_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The key webhook secrets are derived from (32+ characters). Unset: one is "
+            "generated and kept in the database, beside the data it protects."
+        ),
+        min_length=32,
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64, description="Per endpoint.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, gt=0, description="How long a claimed callback is left to its sender."
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

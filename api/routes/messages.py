@@ -32,6 +32,7 @@ from smsledger.api.deps import (
 from smsledger.api.errors import problems, unauthorized
 from smsledger.api.present import batch_public, message_public
 from smsledger.api.responses import OrjsonResponse
+from smsledger.api.routes.webhooks import refuse_own_address
 from smsledger.api.schemas import (
     DIGITS,
     MAX_PAGE,
@@ -91,6 +92,7 @@ def send_batch(
     """
     assert caller.account_id is not None
     check_recipient_count(body.recipients, services.settings.max_recipients)
+    refuse_own_address(services, body.status_callback)
     if body.send_at is not None and body.send_at > services.clock() + MAX_SCHEDULE_AHEAD:
         raise InvalidRequestError("send_at may be at most a year ahead")
     receipt = services.ledger.send_batch(
@@ -101,6 +103,7 @@ def send_batch(
         validity_period=body.validity_period,
         send_at=body.send_at,
         reference=body.reference,
+        status_callback=body.status_callback,
     )
     answer_position(response, services.ledger, receipt.position)
     return batch_public(receipt)

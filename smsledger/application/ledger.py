@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from smsledger.domain.errors import (
     AccountNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
+    ConflictError,
     EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -51,6 +53,7 @@ from smsledger.domain.sending import (
 )
 from smsledger.domain.status import SENDING
 from smsledger.domain.users import User, user_id_for
+from smsledger.domain.webhooks import check_webhook_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -184,8 +187,10 @@ class Ledger(Application[UUID]):
         platform_keywords: Iterable[str] = PLATFORM_BANNED_KEYWORDS,
         max_parts: int = 10,
         max_recipients: int = MAX_RECIPIENTS,
+        webhook_allow_private: bool = False,
     ) -> None:
         super().__init__(env)
+        self.webhook_allow_private = webhook_allow_private
         self.clock = clock
         if price_lists is None:
             default = load_price_list()
@@ -365,6 +370,27 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
+    def configure_webhook(
+        self, account_id: UUID, url: str, events: Sequence[str]
+    ) -> Written[tuple[Account, str]]:
+        """Set the account's webhook with a fresh signing secret. ``value`` is
+        ``(account, nonce)``: the secret is derived from the nonce (``derive_secret``)
+        and shown once; the one before keeps signing for 24 hours."""
+        nonce = secrets.token_urlsafe(24)
+        now = self.now()
+
+        def change(account: Account) -> tuple[Account, str]:
+            account.configure_webhook(
+                url, events, nonce, now, allow_private=self.webhook_allow_private
+            )
+            return account, nonce
+
+        return self._on_account(account_id, change)
+
+    def remove_webhook(self, account_id: UUID) -> Written[bool]:
+        now = self.now()
+        return self._on_account(account_id, lambda a: a.remove_webhook(now))
+
     def block_number(self, account_id: UUID, msisdn: str, source: str = "manual") -> Written[str]:
         """Put a number on the block list. ``value`` is the normalised number."""
         number = normalise_msisdn(msisdn)
@@ -396,6 +422,7 @@ class Ledger(Application[UUID]):
         validity_period: int = DEFAULT_VALIDITY,
         send_at: datetime | None = None,
         reference: str | None = None,
+        status_callback: str | None = None,
     ) -> BatchReceipt:
         """Accept, price and fund one message per recipient, in ONE transaction
         (``smsledger.domain.sending.accept_batch`` decides). The same ``reference``
@@ -409,6 +436,10 @@ class Ledger(Application[UUID]):
             reference,
             max_recipients=self.max_recipients,
         )
+        if status_callback is not None:
+            status_callback = check_webhook_url(
+                status_callback, allow_private=self.webhook_allow_private
+            )
         batch_id = batch_id_for(account_id, reference)
 
         def attempt() -> Written[BatchReceipt]:
@@ -417,6 +448,11 @@ class Ledger(Application[UUID]):
                 if existing is not None:
                     return Written(existing, None)
             account = self.get_account(account_id)
+            if status_callback is not None and account.webhook_config is None:
+                # A callback is signed with the account's webhook secret: no secret yet,
+                # nothing could verify it.
+                msg = "a status_callback needs the account's webhook secret: PUT its webhook"
+                raise ConflictError(msg)
             accepted = accept_batch(
                 account,
                 batch_id,
@@ -430,6 +466,7 @@ class Ledger(Application[UUID]):
                 platform_keywords=self.platform_keywords,
                 max_parts=self.max_parts,
                 now=self.now(),
+                status_callback=status_callback,
             )
             position = self._save_many([account, accepted.batch, *accepted.messages])
             receipt = BatchReceipt(batch_id, accepted.total_price, account.currency, accepted.lines)

@@ -112,3 +112,28 @@ class MailTransport(Protocol):
     def send(self, mail: Mail, sender: str) -> None:
         """Deliver one mail, or raise."""
         ...
+
+
+# --- status callbacks (smsledger.workers.webhooks) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    """What one callback attempt got: the HTTP status (``None``: no answer at all, with
+    ``error`` saying why) and how long it took."""
+
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+
+
+class CallbackSender(Protocol):
+    """Sends one signed callback (Standard Webhooks headers) and says what came back.
+
+    It checks the target again as it connects (the name resolved now, the address it
+    connects to is the one checked), and never raises for a receiver's failure: a
+    refused target, a timeout or a reset are answers with ``status_code=None``."""
+
+    def send(
+        self, url: str, webhook_id: str, body: bytes, secrets: Sequence[str]
+    ) -> CallbackAnswer: ...

@@ -1,4 +1,5 @@
-"""The ``smsledger`` console script: serve, migrate, project, dispatch, sweep, history, audit.
+"""The ``smsledger`` console script: serve, migrate, project, dispatch, deliver-webhooks,
+sweep, history, audit.
 
 Every command builds what it needs through the one composition root
 (``smsledger.bootstrap.build``) from ``Settings``, exactly as ``serve`` does.
@@ -265,6 +266,20 @@ def _span(delta: timedelta) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def _cmd_deliver_webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from smsledger.bootstrap import webhook_worker
+
+    with _services(settings, gateway="none") as services:
+        # Alone, it follows the log into the outbox itself (beside any other runner:
+        # they take turns page by page).
+        worker = webhook_worker(services, follow=True)
+        if args.until_idle:
+            print(f"delivered {worker.run_until_idle()} callback(s)")
+            return 0
+        worker.run_forever(_stop_on_signal())
+        return 0
+
+
 def _stop_on_signal() -> threading.Event:
     """An event set by SIGTERM or SIGINT, so a worker loop finishes its page and exits."""
     stop = threading.Event()
@@ -372,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--until-idle", action="store_true", help="exit once nothing is left to do")
     p.set_defaults(func=_cmd_dispatch)
+    p = sub.add_parser("deliver-webhooks", help="run the status-callback worker on its own")
+    p.add_argument("--until-idle", action="store_true", help="exit once nothing is due")
+    p.set_defaults(func=_cmd_deliver_webhooks)
     p = sub.add_parser("sweep", help="one expiry pass, then exit")
     p.add_argument(
         "--now",

@@ -126,6 +126,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
     try:
         ensure_operator_token(services, sys.stdout)
         app = create_app(services)
+        if services.callback_sender is not None:
+            # A tenant may not aim callbacks at this service itself.
+            services.callback_sender.add_own(host, port)
         if settings.workers == "inprocess":
             services.start_workers()
         log.info(

@@ -18,6 +18,7 @@ from uuid import UUID
 import orjson
 import pytest
 
+from smsledger.projections.webhooks import WebhookOutboxProjection
 from tests.e2e.conftest import OPERATOR, catch_up, open_tenant
 from tests.support import rewrite_raw_event, url_of, write_raw_event
 
@@ -151,19 +152,21 @@ def test_the_delivery_queue_skips_a_poison_event_too_and_heals_by_its_own_rebuil
     sending = "smsledger:Message.Sending"
     position = write_raw_event(services.ledger, message, sending, POISON["undecodable"])
 
-    # Both the status view and the dispatcher's queue read that topic; both skip it.
+    # The status view, the callbacks' outbox and the dispatcher's queue read that topic;
+    # each skips it.
     catch_up(services)
     services.dispatcher.follow()
 
     body = client.get("/healthz").json()
     assert body["status"] == "degraded"
-    for name in ("message_status", "dispatcher"):
+    for name in ("message_status", WebhookOutboxProjection.name, "dispatcher"):
         assert body["projections"][name]["failures"] == [{"position": position, "topic": sending}]
     assert body["projections"]["invoices"]["failed_events"] == 0
 
     # Repaired, each rebuilt: the CLI knows the dispatcher's queue by its name too.
     rewrite_raw_event(database, message, position, orjson.dumps({"timestamp": WHEN}))
     services.runner.rebuild("message_status")
+    services.runner.rebuild(WebhookOutboxProjection.name)
     env = {**os.environ, "SMSLEDGER_DATABASE_URL": url_of(database)}
     rebuilt = subprocess.run(
         [sys.executable, "-m", "smsledger", "project", "--once", "--rebuild", "dispatcher"],

@@ -594,6 +594,17 @@ class Queries:
             next_cursor = time_id_cursor(s.to_time(last.invited_at), s.to_uuid(last.id))
         return items, next_cursor
 
+    def admin_emails(self, account_id: UUID) -> list[str]:
+        """The addresses of the account's active admin users (whom to tell)."""
+        s, ph = self.store, self.store.ph
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT email FROM view_users WHERE account_id = {ph} AND role = 'admin' "
+                "AND state = 'active' ORDER BY email",
+                [s.uuid(account_id)],
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+
     # --- audit ------------------------------------------------------------------------
 
     def reconciliation(self, period: str, account_id: UUID | None = None) -> dict[str, Any]:

@@ -45,11 +45,12 @@ from smsledger.workers.dispatcher import Dispatcher
 from smsledger.workers.mailer import Mailer
 from smsledger.workers.month_end import MonthEnd
 from smsledger.workers.sweeper import Sweeper
-from smsledger.workers.webhooks import WebhookWorker
+from smsledger.workers.webhooks import WebhookWorker, log_pause
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
+    from uuid import UUID
 
     from smsledger.application.ports import Gateway, MailTransport
     from smsledger.projections.db import ViewDatabase
@@ -170,6 +171,7 @@ def build(
     gateway = build_gateway(settings, database)
     credentials = PeopleStore(views)
     outbox = Outbox(views)
+    queries = Queries(ledger, views)
     services = Services(
         settings=settings,
         database=database,
@@ -177,7 +179,7 @@ def build(
         views=views,
         keys=KeyStore(views),
         runner=runner,
-        queries=Queries(ledger, views),
+        queries=queries,
         gateway=gateway,
         dispatcher=Dispatcher(ledger, views, gateway, clock=clock),
         sweeper=Sweeper(
@@ -199,6 +201,7 @@ def build(
             verify_password,
             email_key,
             settings.public_url,
+            admins_of=queries.admin_emails,
             session_ttl=timedelta(hours=settings.session_hours),
         ),
         sessions=credentials,
@@ -277,4 +280,20 @@ def webhook_worker(services: Services, *, follow: bool) -> WebhookWorker:
         concurrency=settings.webhook_concurrency,
         lease=timedelta(seconds=settings.webhook_lease_seconds),
         follow=follow,
+        on_paused=lambda account_id, url, reason: tell_admins_of_pause(
+            services, account_id, url, reason
+        ),
+    )
+
+
+def tell_admins_of_pause(services: Services, account_id: UUID, url: str, reason: str) -> None:
+    """A paused callback endpoint: a warning in the log, and a mail to each active admin
+    user of the account (through the outbox)."""
+    log_pause(account_id, url, reason)
+    services.people.mail_admins(
+        account_id,
+        "Status callbacks paused",
+        f"Status callbacks of your smsledger account to {url} are paused: {reason}.\n\n"
+        "No callback is lost: they wait in the outbox. Fix the receiver, then send "
+        "PUT /v1/accounts/{id}/webhook again (or resend single callbacks) to resume.\n",
     )

@@ -87,6 +87,7 @@ class People:
     verify_password: Callable[[str | None, str], bool]
     throttle_key: Callable[[str], str]
     public_url: str
+    admins_of: Callable[[UUID], list[str]]
     session_ttl: timedelta = timedelta(hours=12)
 
     # --- invitations ------------------------------------------------------------------
@@ -121,6 +122,15 @@ class People:
 
     def _link(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/password?token={token}"
+
+    def mail_admins(self, account_id: UUID, subject: str, body: str) -> int:
+        """A mail to every active admin user of the account (none: nobody to tell, and
+        the log has it); how many were written to the outbox."""
+        now = self.ledger.now()
+        addresses = self.admins_of(account_id)
+        for address in addresses:
+            self.outbox.enqueue(address, subject, body, now)
+        return len(addresses)
 
     # --- passwords ----------------------------------------------------------------------
 

@@ -281,3 +281,36 @@ def test_a_bad_invitation_is_422_and_invites_nobody(
     problem_of(r)
     assert deliver(services) == 0
     assert inbox.mails == []
+
+
+def test_a_paused_callback_endpoint_is_mailed_to_the_accounts_active_admins(
+    people: tuple[TestClient, Services, Inbox],
+) -> None:
+    from uuid import UUID
+
+    from smsledger.bootstrap import tell_admins_of_pause
+
+    client, services, inbox = people
+    tenant = open_tenant(client)
+    users = f"/v1/accounts/{tenant.id}/users"
+    for email, role in (
+        (ADA, "admin"),
+        ("bob@example.com", "admin"),
+        ("cy@example.com", "support"),
+    ):
+        client.post(users, json={"email": email, "name": "N", "role": role}, headers=OPERATOR)
+    deliver(services)
+    for email in (ADA, "cy@example.com"):  # Bob never sets a password: not active
+        r = client.post("/v1/passwords", json={"token": inbox.token_for(email), "password": GOOD})
+        assert r.status_code == 204
+    services.runner.catch_up()
+    # What the callback worker calls once an endpoint has failed for 24 hours.
+    tell_admins_of_pause(
+        services, UUID(tenant.id), "https://hooks.example/x", "a callback kept failing"
+    )
+    assert deliver(services) == 1
+    (mail,) = [m for m in inbox.to(ADA) if m["Subject"] == "Status callbacks paused"]
+    assert "https://hooks.example/x" in mail.get_content()
+    assert [m["Subject"] for m in inbox.to("cy@example.com")] == [
+        "You are invited to Acme on smsledger"
+    ]

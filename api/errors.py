@@ -25,6 +25,7 @@ from smsledger.adapters.storage import unavailable
 from smsledger.api.responses import ProblemResponse
 from smsledger.domain.errors import (
     AccountNotFoundError,
+    AddOnNotFoundError,
     AuthenticationError,
     BatchNotFoundError,
     ConcurrentUpdateError,
@@ -53,6 +54,7 @@ _NOT_FOUND: dict[type[Exception], str] = {
     MessageNotFoundError: "no such message",
     BatchNotFoundError: "no such batch",
     UserNotFoundError: "no such user",
+    AddOnNotFoundError: "no such add-on",
 }
 
 

@@ -17,6 +17,7 @@ from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.routes import (
     accounts,
+    add_ons,
     banned_keywords,
     batches,
     blocklist,
@@ -88,6 +89,7 @@ def create_app(services: Services) -> FastAPI:
         gateway_keys,
         blocklist,
         users,
+        add_ons,
         sessions,
         password_page,
         campaigns,

@@ -7,7 +7,7 @@ domain checks its own rules again.
 
 # Runtime annotations on purpose: pydantic reads them.
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -353,6 +353,34 @@ class BlocklistPublic(BaseModel):
     items: list[BlockedNumber]
 
 
+# --- add-ons ------------------------------------------------------------------------------
+
+
+class AddOnCreate(Input):
+    kind: Literal["virtual_number", "unsubscribe_link"]
+    number: Msisdn | None = Field(
+        default=None, description="A virtual number's E.164 number (virtual_number only)."
+    )
+
+
+class AddOnPublic(BaseModel):
+    id: UUID
+    kind: Literal["virtual_number", "unsubscribe_link"]
+    number: str | None
+    price_per_year: int = Field(description="Minor units; 0 when included.")
+    currency: str
+    included: bool = Field(description="Included in a post-invoicing subscription (today).")
+    started_on: date
+    commitment_ends_on: date
+    notice_given_on: date | None
+    ends_on: date | None
+
+
+class AddOnPage(BaseModel):
+    items: list[AddOnPublic]
+    next_cursor: str | None
+
+
 # --- campaigns, senders, keywords -------------------------------------------------------
 
 
@@ -629,6 +657,7 @@ class AccountReconciliation(BaseModel):
     refunded_to_balance: int
     refunded_on_invoice: int
     top_ups: int
+    fees: int = Field(description="Add-on fees that fell due in the period (on its invoice).")
     invoice_total: int
     balance_movement: int
     discrepancies: list[Discrepancy]

@@ -24,6 +24,10 @@ class MessageNotFoundError(NotFoundError):
     """No message with that id."""
 
 
+class AddOnNotFoundError(NotFoundError):
+    """No such add-on, or another account's."""
+
+
 class UserNotFoundError(NotFoundError):
     """No such user, or another account's."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from smsledger.domain.errors import InvalidRequestError
@@ -85,3 +85,11 @@ def last_closed_period(now: datetime, timezone: str, grace: timedelta) -> str:
     ``now``: what month end may issue at ``now`` (late reports get ``grace`` to land on
     the invoice they belong to)."""
     return previous_period(period_of(now - grace, timezone))
+
+
+def local_date(at: datetime, timezone: str) -> date:
+    """The calendar date of instant ``at`` in ``timezone``."""
+    if at.tzinfo is None:
+        msg = "naive datetime: every time carries an offset"
+        raise ValueError(msg)
+    return at.astimezone(ZoneInfo(timezone)).date()

@@ -13,11 +13,13 @@ as an ``adjustment`` line, and an issued invoice never changes.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
+from smsledger.domain.addons import DESCRIPTION, add_months
 from smsledger.domain.addressing import country_of
 from smsledger.domain.money import CURRENCIES, Money
 from smsledger.domain.periods import next_period
@@ -36,6 +38,7 @@ ACCEPTED = "smsledger:Message.Accepted"
 FUNDED = "smsledger:Message.Funded"
 REFUNDED = "smsledger:Message.Refunded"
 ISSUED = "smsledger:Account.InvoiceIssued"
+FEE_CHARGED = "smsledger:AddOn.FeeCharged"
 
 FACT_COLUMNS = (
     "message_id",
@@ -115,7 +118,7 @@ class Facts:
 
 class InvoiceProjection(Projection):
     name = "invoices"
-    topics = (ACCEPTED, FUNDED, REFUNDED, ISSUED)
+    topics = (ACCEPTED, FUNDED, REFUNDED, ISSUED, FEE_CHARGED)
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store
@@ -169,9 +172,11 @@ class InvoiceProjection(Projection):
         missing = [m for m in refunded if m not in facts]
         if missing:
             facts.update(self._load_facts(cur, missing))
-        accounts = {f.account_id for f in facts.values()} | {
-            w.event.originator_id for w in wanted if w.topic == ISSUED
-        }
+        accounts = (
+            {f.account_id for f in facts.values()}
+            | {w.event.originator_id for w in wanted if w.topic == ISSUED}
+            | {w.event.account_id for w in wanted if w.topic == FEE_CHARGED}
+        )
         issued = self._issued(cur, accounts)
 
         lines: dict[tuple[UUID, str, str], list[Any]] = {}
@@ -182,6 +187,9 @@ class InvoiceProjection(Projection):
             if logged.topic == ISSUED:
                 issued.setdefault(e.originator_id, set()).add(e.period)
                 issues.append((e.originator_id, e.period, e.timestamp))
+                continue
+            if logged.topic == FEE_CHARGED:
+                self._fee_line(e, issued.get(e.account_id, set()), lines, open_invoices)
                 continue
             f = facts.get(e.originator_id)
             if f is None:  # refunded on invoice, but never charged to one: nothing to bill
@@ -244,6 +252,33 @@ class InvoiceProjection(Projection):
             self._upsert_line,
             [(uuid(a), p, k, *line) for (a, p, k), line in lines.items()],
         )
+
+    @staticmethod
+    def _fee_line(
+        e: Any,
+        done: set[str],
+        lines: dict[tuple[UUID, str, str], list[Any]],
+        open_invoices: set[tuple[UUID, str]],
+    ) -> None:
+        """An add-on's yearly fee: a line of its own on its due month's invoice (0 and
+        "included" under a subscription); once that month is issued, an adjustment on
+        the next open one."""
+        origin = target = e.period
+        while target in done:
+            target = next_period(target)
+        due = date.fromisoformat(e.due_on)
+        until = add_months(due, 12) - timedelta(days=1)
+        what = f"{DESCRIPTION[e.kind]}, {due.isoformat()} to {until.isoformat()}"
+        if e.amount == 0:
+            what += " (included in the subscription)"
+        else:
+            what += f", {_money(int(e.amount), e.currency)} a year"
+        kind = "fee"
+        if target != origin:
+            kind, what = "adjustment", f"Adjustment for {origin}: {what}"
+        key = f"{kind}|fee|{e.originator_id}|{e.due_on}"
+        lines[(e.account_id, target, key)] = [kind, "fee", origin, what, 1, int(e.amount)]
+        open_invoices.add((e.account_id, target))
 
     def _facts(self, accepted: dict[UUID, Any], message_id: UUID) -> Facts:
         e = accepted.get(message_id)

@@ -116,6 +116,17 @@ class AccountListRow(NamedTuple):
     opened_at: Any
 
 
+class AddOnRow(NamedTuple):
+    id: Any
+    kind: str
+    number: str | None
+    price_per_year: int
+    currency: str
+    started_on: str
+    notice_given_on: str | None
+    ends_on: str | None
+
+
 class UserRow(NamedTuple):
     id: Any
     account_id: Any
@@ -592,6 +603,34 @@ class Queries:
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = time_id_cursor(s.to_time(last.invited_at), s.to_uuid(last.id))
+        return items, next_cursor
+
+    def add_ons(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[AddOnRow], str | None]:
+        """The account's add-ons, oldest first (ended ones too)."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where = [f"account_id = {ph}"]
+        args: list[Any] = [s.uuid(account_id)]
+        if cursor:
+            started, after_id = _decode_cursor(cursor, (str, str))
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", started, re.ASCII):
+                raise InvalidRequestError(_NOT_OURS)
+            where.append(f"(started_on > {ph} OR (started_on = {ph} AND id > {ph}))")
+            args.extend([started, started, s.uuid(_cursor_uuid(after_id))])
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(AddOnRow._fields)}, started_on AS k FROM view_add_ons "
+                f"WHERE {' AND '.join(where)} ORDER BY started_on, id LIMIT {limit + 1}",
+                args,
+            )
+            rows = [AddOnRow._make(r[:-1]) for r in cur.fetchall()]
+        items = [r._replace(id=s.to_uuid(r.id)) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            next_cursor = _encode_cursor(last.started_on, str(last.id))
         return items, next_cursor
 
     def admin_emails(self, account_id: UUID) -> list[str]:

@@ -33,6 +33,7 @@ def _blank(account_id: UUID) -> dict[str, Any]:
         "refunded_to_balance": 0,
         "refunded_on_invoice": 0,
         "top_ups": 0,
+        "fees": 0,
         "invoice_total": 0,
         "balance_movement": 0,
         "discrepancies": [],
@@ -125,6 +126,15 @@ def reconcile(
     for raw_account, source, total in cur.fetchall():
         billed[(report(raw_account)["account_id"], source)] = int(total)
 
+    # 4. The add-ons' fees that fell due in this period (their own events).
+    cur.execute(
+        f"SELECT account_id, SUM(amount) FROM view_add_on_fees WHERE period = {ph}{scope} "
+        "GROUP BY account_id",
+        [period, *args],
+    )
+    for raw_account, total in cur.fetchall():
+        report(raw_account)["fees"] = int(total)
+
     for aid, r in reports.items():
         _check_ledger(r, entries.get(aid, []), charges.get(aid, {}), refunds.get(aid, {}), problem)
         if entries.get(aid):
@@ -136,6 +146,13 @@ def reconcile(
                 "invoice_charges_mismatch",
                 f"messages charged {r['charged_to_invoice']} to the invoice, "
                 f"invoice lines bill {on_invoice}",
+            )
+        fee_lines = billed.get((aid, "fee"), 0)
+        if fee_lines != r["fees"]:
+            problem(
+                r,
+                "invoice_fees_mismatch",
+                f"add-on fees of {r['fees']} fell due, invoice lines bill {fee_lines}",
             )
         refunded_lines = -billed.get((aid, "refund"), 0)
         if refunded_lines != r["refunded_on_invoice"]:

@@ -26,10 +26,12 @@ from smsledger.domain.account import (
     check_account_name,
     check_payment_model,
 )
+from smsledger.domain.addons import AddOn
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
 from smsledger.domain.errors import (
     AccountNotFoundError,
+    AddOnNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
     ConflictError,
@@ -41,7 +43,7 @@ from smsledger.domain.errors import (
 from smsledger.domain.expiry import NOT_ASKED, sweep_message
 from smsledger.domain.message import Message, refund_all_due
 from smsledger.domain.money import check_currency
-from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone
+from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone, local_date
 from smsledger.domain.pricing import PriceList, load_price_list
 from smsledger.domain.reports import MAX_REPORTS, parse_report
 from smsledger.domain.rules import PLATFORM_BANNED_KEYWORDS
@@ -504,6 +506,68 @@ class Ledger(Application[UUID]):
         ):
             raise BatchNotFoundError(str(batch_id))
         return batch
+
+    # --- add-ons -------------------------------------------------------------------------
+
+    def get_add_on(self, add_on_id: UUID, account_id: UUID | None = None) -> AddOn:
+        try:
+            add_on: object = self.repository.get(add_on_id)
+        except AggregateNotFoundError:
+            raise AddOnNotFoundError(str(add_on_id)) from None
+        if not isinstance(add_on, AddOn) or (
+            account_id is not None and add_on.account_id != account_id
+        ):
+            raise AddOnNotFoundError(str(add_on_id))
+        return add_on
+
+    def order_add_on(
+        self, account_id: UUID, kind: str, number: str | None
+    ) -> Written[tuple[AddOn, bool]]:
+        """An add-on starting today in the account's time zone, its first fee due today
+        (the month-end pass records it). The same order again the same day is the same
+        add-on: ``value`` is ``(add_on, ordered_now)``."""
+        account = self.get_account(account_id)
+        now = self.now()
+        today = local_date(now, account.timezone)
+        add_on = AddOn.order(
+            account_id,
+            kind,
+            None if number is None else normalise_msisdn(number),
+            account.currency,
+            today,
+            account.timezone,
+            now,
+        )
+        try:
+            return Written((add_on, True), self._save(add_on))
+        except RecordConflictError:
+            return Written((self.get_add_on(add_on.id), False), None)
+
+    def give_add_on_notice(self, add_on_id: UUID) -> Written[tuple[AddOn, bool]]:
+        """Notice given today: the add-on ends at the later of its commitment's end and
+        three months from today."""
+        now = self.now()
+
+        def attempt() -> Written[tuple[AddOn, bool]]:
+            add_on = self.get_add_on(add_on_id)
+            given = add_on.give_notice(local_date(now, add_on.timezone), now)
+            return Written((add_on, given), self._save(add_on))
+
+        return self._retrying(attempt)
+
+    def charge_add_on_fees(self, add_on_id: UUID, now: datetime) -> Written[list[str]]:
+        """Record the add-on's fees due by ``now`` (in its time zone); 0 under a
+        post-invoicing subscription on the due day. ``value``: the due dates charged."""
+
+        def attempt() -> Written[list[str]]:
+            add_on = self.get_add_on(add_on_id)
+            account = self.get_account(add_on.account_id)
+            today = local_date(now, add_on.timezone)
+            included = account.payment_model == "post_invoice"
+            charged = add_on.charge_due_fees(today, included, now)
+            return Written(charged, self._save(add_on))
+
+        return self._retrying(attempt)
 
     # --- users ---------------------------------------------------------------------------
 

@@ -46,7 +46,9 @@ class MonthEnd:
         self.store = store_for(views.dialect)
 
     def run(self, now: datetime) -> list[tuple[UUID, str]]:
-        """Issue every ready, unissued invoice with lines; what it issued."""
+        """Charge the add-on fees due by ``now``, then issue every ready, unissued
+        invoice with lines; what it issued."""
+        self.charge_fees(now)
         issued: list[tuple[UUID, str]] = []
         for row in self._open_periods():
             if row.period > last_closed_period(now, row.timezone, self.grace):
@@ -58,6 +60,25 @@ class MonthEnd:
         if issued:
             log.info("month end issued invoices", extra={"invoices": len(issued)})
         return issued
+
+    def charge_fees(self, now: datetime) -> int:
+        """Record every add-on fee due by ``now`` in its account's time zone (the start
+        date and each anniversary); how many. A due date is a local date, so candidates
+        are read a day ahead of UTC and each add-on decides in its own zone."""
+        horizon = (now + timedelta(days=1)).date().isoformat()
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT id FROM view_add_ons WHERE next_due_on <= {self.store.ph} "
+                "ORDER BY next_due_on, id",
+                [horizon],
+            )
+            due = [self.store.to_uuid(r[0]) for r in cur.fetchall()]
+        charged = 0
+        for add_on_id in due:
+            charged += len(self.ledger.charge_add_on_fees(add_on_id, now).value)
+        if charged:
+            log.info("month end charged add-on fees", extra={"fees": charged})
+        return charged
 
     def _open_periods(self) -> list[OpenPeriod]:
         """Periods with invoice lines and no issued invoice (one small row each: lines

@@ -48,6 +48,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", "/v1/accounts/{a}/users/{u}", {"role": "admin"}),
     ("DELETE", "/v1/accounts/{a}/users/{u}", None),
     ("POST", "/v1/accounts/{a}/users/{u}/invitation", None),
+    ("GET", "/v1/accounts/{a}/add-ons", None),
+    ("POST", "/v1/accounts/{a}/add-ons", {"kind": "virtual_number"}),
+    ("DELETE", "/v1/accounts/{a}/add-ons/{o}", None),
     ("GET", "/v1/accounts/{a}/campaigns", None),
     ("POST", "/v1/accounts/{a}/campaigns", {"country": "US", "reference": "steal"}),
     ("GET", "/v1/accounts/{a}/senders", None),
@@ -104,6 +107,10 @@ def victim(client: TestClient, services: Services) -> tuple[Tenant, dict[str, st
         headers=tenant.as_("admin"),
     )
     assert user.status_code == 201, user.text
+    add_on = client.post(
+        f"/v1/accounts/{tenant.id}/add-ons", json={"kind": "unsubscribe_link"}, headers=OPERATOR
+    )
+    assert add_on.status_code == 201, add_on.text
     r = client.put(
         f"/v1/accounts/{tenant.id}/banned-keywords",
         json={"keywords": ["victimword"]},
@@ -122,6 +129,7 @@ def victim(client: TestClient, services: Services) -> tuple[Tenant, dict[str, st
         "k": tenant.key_ids["sender"],
         "b": batch["batch_id"],
         "u": user.json()["id"],
+        "o": add_on.json()["id"],
     }
     return tenant, ids
 
@@ -133,7 +141,7 @@ def _snapshot(client: TestClient, tenant: Tenant, ids: dict[str, str]) -> dict[s
         "blocklist": client.get(f"/v1/accounts/{tenant.id}/blocklist", headers=OPERATOR).json(),
         **{
             path: client.get(f"/v1/accounts/{tenant.id}/{path}", headers=OPERATOR).json()
-            for path in ("campaigns", "senders", "banned-keywords", f"users/{ids['u']}")
+            for path in ("campaigns", "senders", "banned-keywords", f"users/{ids['u']}", "add-ons")
         },
         "sender_key_works": client.get(
             f"/v1/accounts/{tenant.id}", headers=tenant.as_("sender")

@@ -51,6 +51,7 @@ def test_consistent_ledger_reconciles(ledger: Ledger, queries: ReadSide) -> None
         "refunded_to_balance": 45,
         "refunded_on_invoice": 0,
         "top_ups": 1000,
+        "fees": 0,
         "invoice_total": 0,
         "balance_movement": 1000 - 135 + 45,
         "discrepancies": [],

@@ -127,7 +127,11 @@ def test_a_ledger_written_before_the_move_loads_projects_and_reconciles(
             }
         for period, report in EXPECTED["reconciliation"].items():
             assert report["ok"]
-            assert plain(queries.reconciliation(period)) == report
+            answer = plain(queries.reconciliation(period))
+            # Fields added since: add-on fees (none in a ledger from before add-ons).
+            for account in answer["accounts"]:
+                assert account.pop("fees") == 0
+            assert answer == report
         for key, invoice in EXPECTED["invoices"].items():
             account_id, period = key.split("/")
             assert plain(queries.invoice(UUID(account_id), period)) == invoice

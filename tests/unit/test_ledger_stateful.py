@@ -3,12 +3,16 @@
 After every step: the balance equals top-ups minus balance charges plus balance refunds
 (from the model and, independently, from the stored events), it is never negative,
 every message is charged at most once and refunded at most once and only if charged,
-and every aggregate rebuilt from its events equals the one in memory.
+and every aggregate rebuilt from its events equals the one in memory. Add-ons are
+ordered, given notice and charged by month-end passes at random times: every fee due by
+the last pass is charged exactly once, at the price or 0 as the payment model of that
+pass says, a fee once charged never changes, none falls on or after ``ends_on``; and
+month end issues each ended month at most once.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +22,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from smsledger.adapters.storage import memory_env
 from smsledger.application.ledger import Ledger
+from smsledger.domain.addons import due_dates
 from smsledger.domain.errors import ConflictError
+from smsledger.domain.periods import last_closed_period, local_date, period_of
 from tests.support import FakeClock
 
 VALID = ["+46701234567", "+46701234568", "+4790012345", "+4520123456"]
@@ -37,6 +43,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.cancelable: list[UUID] = []
         self.live: dict[UUID, Any] = {}  # aggregates as last returned by a use case
         self.refs = 0
+        self.add_ons: list[UUID] = []
+        self.fees: dict[UUID, dict[str, int]] = {}  # add-on -> due date -> amount (model)
+        self.last_pass: dict[UUID, date] = {}
 
     @initialize(model=st.sampled_from(["balance", "post_invoice"]))
     def open(self, model: str) -> None:
@@ -107,6 +116,51 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(days=st.integers(1, 40))
     def time_passes(self, days: int) -> None:
         self.clock.advance(days=days)
+
+    @rule(kind=st.sampled_from(["virtual_number", "unsubscribe_link"]))
+    def order_add_on(self, kind: str) -> None:
+        add_on, ordered = self.ledger.order_add_on(self.account_id, kind, None).value
+        if ordered:
+            self.add_ons.append(add_on.id)
+            self.fees[add_on.id] = {}
+
+    @precondition(lambda self: bool(self.add_ons))
+    @rule(pick=st.integers(0, 100))
+    def give_notice(self, pick: int) -> None:
+        self.ledger.give_add_on_notice(self.add_ons[pick % len(self.add_ons)])
+
+    @precondition(lambda self: bool(self.add_ons))
+    @rule()
+    def month_end_pass(self) -> None:
+        now = self.clock.now
+        included = self.ledger.get_account(self.account_id).payment_model == "post_invoice"
+        for add_on_id in self.add_ons:
+            add_on = self.ledger.get_add_on(add_on_id)
+            price = 0 if included else add_on.price_per_year
+            for due in self.ledger.charge_add_on_fees(add_on_id, now).value:
+                assert due not in self.fees[add_on_id], "a fee charged twice"
+                self.fees[add_on_id][due] = price
+            self.last_pass[add_on_id] = local_date(now, add_on.timezone)
+        period = last_closed_period(now, "Europe/Stockholm", timedelta(0))
+        account = self.ledger.get_account(self.account_id)
+        if period >= period_of(account.created_on, "Europe/Stockholm"):
+            self.ledger.issue_invoice(self.account_id, period)
+
+    @invariant()
+    def every_due_fee_is_charged_once_as_the_model_says(self) -> None:
+        for add_on_id in self.add_ons:
+            add_on = self.ledger.get_add_on(add_on_id)
+            assert add_on.fees == self.fees[add_on_id]
+            if add_on_id in self.last_pass:
+                ends = date.fromisoformat(add_on.ends_on) if add_on.ends_on else None
+                expected = due_dates(add_on.start, ends, self.last_pass[add_on_id])
+                assert sorted(add_on.fees) == [d.isoformat() for d in expected]
+
+    @invariant()
+    def no_month_is_issued_twice(self) -> None:
+        if hasattr(self, "account_id"):
+            issued = self.ledger.get_account(self.account_id).issued_invoices
+            assert len(issued) == len(set(issued))
 
     @invariant()
     def balance_matches_model_and_events(self) -> None:

@@ -204,6 +204,15 @@ class Message(Aggregate):
 
     # --- hand-off to a gateway -------------------------------------------------------
 
+    def reject_at_hand_off(self, code: int, detail: str, timestamp: datetime) -> None:
+        """A rule that no longer holds just before hand-off (its recipient was blocked
+        since it was accepted): the 4xx status, and the refund policy gives the price
+        back (every 4xx is refunded)."""
+        if self.status != FUNDED or self.handed_off:
+            msg = f"message {self.id} cannot be rejected at status {self.status}"
+            raise ConflictError(msg)
+        self.reject(code, detail, timestamp)
+
     def may_hand_off(self, now: datetime) -> bool:
         """Funded, due, and its validity period not yet over."""
         return self.status == FUNDED and self.due_at <= now < self.expires_at

@@ -53,7 +53,7 @@ from smsledger.domain.sending import (
     accept_batch,
     check_send_request,
 )
-from smsledger.domain.status import SENDING
+from smsledger.domain.status import RECIPIENT_REJECTED, SENDING
 from smsledger.domain.users import User, user_id_for
 from smsledger.domain.webhooks import check_webhook_url
 
@@ -727,18 +727,37 @@ class Ledger(Application[UUID]):
 
         The state is re-checked on the version it is saved on: a message canceled
         meanwhile makes the save conflict, and the retry no longer finds it fundable.
+        The block list is checked again here, just before hand-off: a recipient blocked
+        since the message was accepted (a STOP tonight for a message scheduled for
+        tomorrow) ends it 405 RecipientRejected, refunded, in the same transaction.
         """
 
         def attempt() -> Written[tuple[list[Message], list[Message]]]:
             started: list[Message] = []
             stuck: list[Message] = []
+            blocked: list[Message] = []
+            accounts: dict[UUID, Account] = {}
             for message in self.get_messages(message_ids).values():
                 if message.may_hand_off(now):
+                    account = accounts.get(message.account_id)
+                    if account is None:
+                        account = accounts[message.account_id] = self.get_account(
+                            message.account_id
+                        )
+                    if account.is_blocked(message.recipient):
+                        message.reject_at_hand_off(
+                            RECIPIENT_REJECTED,
+                            f"{message.recipient} was put on the block list before hand-off",
+                            now,
+                        )
+                        blocked.append(message)
+                        continue
                     message.start_sending(now)
                     started.append(message)
                 elif message.status == SENDING and not message.handed_off:
                     stuck.append(message)
-            return Written((started, stuck), self._save_many(started))
+            refunding = self._refund_if_due(blocked, now) if blocked else []
+            return Written((started, stuck), self._save_many([*started, *blocked, *refunding]))
 
         return self._retrying(attempt)
 

@@ -286,3 +286,21 @@ def test_the_queue_follows_the_log_in_batches(rig: Rig) -> None:
     before = rig.queue()
     rig.dispatcher.runner.rebuild("dispatcher")
     assert rig.queue() == before
+
+
+def test_a_recipient_blocked_after_acceptance_is_405_at_hand_off_and_refunded(
+    rig: Rig,
+) -> None:
+    # Scheduled for tomorrow, paid today; the number is blocked tonight.
+    balance = rig.ledger.get_account(rig.account_id).balance
+    blocked, other = rig.send(2, send_at=rig.clock.now + timedelta(days=1))
+    assert rig.ledger.get_account(rig.account_id).balance == balance - 90
+    rig.ledger.block_number(rig.account_id, SE[0], "stop")
+    rig.run(seconds=86_400)
+    # The dispatcher checked the block list again: 405, refunded, never sent.
+    assert rig.status(blocked) == 405
+    assert rig.types(blocked)[-2:] == ["Rejected", "Refunded"]
+    assert rig.status(other) == 111
+    assert rig.ledger.get_account(rig.account_id).balance == balance - 45
+    assert rig.sim.lookup(blocked) is None
+    assert blocked not in rig.queue()

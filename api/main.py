@@ -23,6 +23,7 @@ from smsledger.api.routes import (
     blocklist,
     campaigns,
     delivery_reports,
+    docs,
     gateway_keys,
     health,
     invoices,
@@ -73,7 +74,7 @@ def create_app(services: Services) -> FastAPI:
         description=DESCRIPTION,
         default_response_class=OrjsonResponse,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # api.routes.docs serves it from the installed package
         redoc_url=None,
     )
     app.state.services = services
@@ -92,6 +93,7 @@ def create_app(services: Services) -> FastAPI:
         add_ons,
         sessions,
         password_page,
+        docs,
         campaigns,
         senders,
         banned_keywords,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
+from smsledger.api.routes.docs import ASSETS
 from smsledger.domain.status import STATUS_CODES
 from tests.e2e.conftest import OPERATOR, open_tenant, problem_of
 
@@ -90,6 +92,21 @@ def test_openapi_and_docs(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_the_docs_page_loads_nothing_from_outside(client: TestClient) -> None:
+    page = client.get("/docs").text
+    # Every script, style and icon comes from the service itself.
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources, page
+    assert all(src.startswith("/docs/assets/") for src in sources), sources
+    assert "cdn" not in page.lower()
+    for src in sources:
+        r = client.get(src)
+        assert r.status_code == 200, src
+        assert r.content == (ASSETS / src.rsplit("/", 1)[1]).read_bytes()
+    assert client.get("/docs/assets/../../etc/passwd").status_code == 404
+    assert client.get("/docs/assets/index.html").status_code == 404
 
 
 def test_unknown_route_and_method_are_problems(client: TestClient) -> None:

@@ -10,7 +10,6 @@ from smsledger.domain.status import STATUS_CODES, status
 if TYPE_CHECKING:
     from smsledger.application.ledger import BatchReceipt
     from smsledger.domain.account import Account
-    from smsledger.domain.message import Message
 
 
 def status_public(code: int) -> dict[str, Any]:
@@ -86,27 +85,4 @@ def batch_public(receipt: BatchReceipt) -> dict[str, Any]:
             }
             for line in receipt.lines
         ],
-    }
-
-
-def message_public(message: Message) -> dict[str, Any]:
-    """A message straight from its aggregate (strongly consistent), in the read shape."""
-    code = status(message.status)
-    return {
-        "id": message.id,
-        "batch_id": message.batch_id,
-        "account_id": message.account_id,
-        "sender": message.sender,
-        "recipient": message.recipient,
-        "segments": message.segments,
-        "encoding": message.encoding,
-        "price": message.price if message.charged else 0,
-        "currency": message.currency,
-        "status": code.as_dict(),
-        "legacy_status": code.legacy,
-        "final": code.final,
-        "charged_to": message.charged_to,
-        "refunded": message.refunded,
-        "created_at": message.created_on,
-        "updated_at": message.modified_on,
     }

@@ -43,7 +43,7 @@ import orjson
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
-from smsledger.domain.status import STATUS_CODES, Group
+from smsledger.domain.status import STATUS_CODES, Group, status
 from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time, in_window
 from smsledger.projections import all_projections, store_for
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from uuid import UUID
 
+    from smsledger.domain.message import Message
     from smsledger.projections.db import ViewDatabase
     from smsledger.projections.store import ViewStore
 
@@ -178,6 +179,30 @@ def message_dict(store: ViewStore, row: Sequence[Any]) -> dict[str, Any]:
         "refunded": bool(r.refunded),
         "created_at": store.to_time(r.created_at),
         "updated_at": store.to_time(r.updated_at),
+    }
+
+
+def message_object(message: Message) -> dict[str, Any]:
+    """A message aggregate in the shape of GET /v1/messages/{id}: what a write answers
+    (strongly consistent) and what a status callback carries."""
+    code = status(message.status)
+    return {
+        "id": message.id,
+        "batch_id": message.batch_id,
+        "account_id": message.account_id,
+        "sender": message.sender,
+        "recipient": message.recipient,
+        "segments": message.segments,
+        "encoding": message.encoding,
+        "price": message.price if message.charged else 0,
+        "currency": message.currency,
+        "status": code.as_dict(),
+        "legacy_status": code.legacy,
+        "final": code.final,
+        "charged_to": message.charged_to,
+        "refunded": message.refunded,
+        "created_at": message.created_on,
+        "updated_at": message.modified_on,
     }
 
 

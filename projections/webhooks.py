@@ -33,8 +33,8 @@ import orjson
 
 from smsledger.domain.errors import InvalidRequestError
 from smsledger.domain.message import Message
-from smsledger.domain.status import status
 from smsledger.domain.webhooks import event_id_for, webhook_id_for
+from smsledger.projections.queries import message_object
 from smsledger.projections.runner import Projection
 
 if TYPE_CHECKING:
@@ -81,29 +81,6 @@ OUTBOX_COLUMNS = (
     "next_at",
 )
 _JSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
-
-
-def message_object(message: Message) -> dict[str, Any]:
-    """A message aggregate in the shape of GET /v1/messages/{id}."""
-    code = status(message.status)
-    return {
-        "id": message.id,
-        "batch_id": message.batch_id,
-        "account_id": message.account_id,
-        "sender": message.sender,
-        "recipient": message.recipient,
-        "segments": message.segments,
-        "encoding": message.encoding,
-        "price": message.price if message.charged else 0,
-        "currency": message.currency,
-        "status": code.as_dict(),
-        "legacy_status": code.legacy,
-        "final": code.final,
-        "charged_to": message.charged_to,
-        "refunded": message.refunded,
-        "created_at": message.created_on,
-        "updated_at": message.modified_on,
-    }
 
 
 def callback_body(log: EventLog, message_id: UUID, version: int) -> bytes | None:

@@ -30,7 +30,7 @@ from smsledger.api.deps import (
     wait_for,
 )
 from smsledger.api.errors import problems, unauthorized
-from smsledger.api.present import batch_public, message_public
+from smsledger.api.present import batch_public
 from smsledger.api.responses import OrjsonResponse
 from smsledger.api.routes.webhooks import refuse_own_address
 from smsledger.api.schemas import (
@@ -48,6 +48,7 @@ from smsledger.api.schemas import (
 from smsledger.bootstrap import Services
 from smsledger.domain.access import Principal, Role
 from smsledger.domain.errors import InvalidRequestError, MessageNotFoundError
+from smsledger.projections.queries import message_object
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], route_class=AuthFirstRoute)
 
@@ -264,4 +265,4 @@ def cancel_message(
     """Cancel before hand-off: 203 Canceled, and its price refunded. 409 afterwards."""
     written = services.ledger.cancel(message_id, caller.account_id)
     answer_position(response, services.ledger, written.position)
-    return message_public(written.value)
+    return message_object(written.value)

@@ -64,9 +64,9 @@ def test_message_row_has_the_contract_shape_and_follows_its_status(
     assert funded["status"]["code"] == 103
     assert funded["legacy_status"] is None
     # The view agrees with the aggregate on every field.
-    from smsledger.api.present import message_public
+    from smsledger.projections.queries import message_object
 
-    assert queries.message(first) == message_public(ledger.get_message(first))
+    assert queries.message(first) == message_object(ledger.get_message(first))
 
 
 def test_another_accounts_message_reads_as_unknown(ledger: Ledger, queries: ReadSide) -> None:

@@ -3,7 +3,7 @@ SEK a year), 12-month commitment, 3-month notice; included in a post-invoicing
 subscription. Fees fall due on the start date and each anniversary, as invoice lines."""
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
@@ -20,7 +20,7 @@ from smsledger.api.errors import problems
 from smsledger.api.schemas import DIGITS, MAX_PAGE, AddOnCreate, AddOnPage, AddOnPublic, Cursor
 from smsledger.domain.access import Principal
 from smsledger.domain.account import Account
-from smsledger.domain.addons import AddOn, commitment_end
+from smsledger.domain.addons import commitment_end
 from smsledger.domain.errors import ConflictError
 from smsledger.domain.periods import local_date
 
@@ -32,45 +32,42 @@ Manager = Annotated[Principal, allow("operator", "admin")]
 Reader = Annotated[Principal, allow("operator", "admin", "finance")]
 
 
-def _public(
-    account: Account,
-    add_on_id: UUID,
-    kind: str,
-    number: str | None,
-    price: int,
-    currency: str,
-    started_on: str,
-    notice_given_on: str | None,
-    ends_on: str | None,
-) -> dict[str, Any]:
+class _AddOnFacts(Protocol):
+    """What an answer shows: the aggregate and the view's row both have it."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def number(self) -> str | None: ...
+    @property
+    def price_per_year(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def started_on(self) -> str: ...
+    @property
+    def notice_given_on(self) -> str | None: ...
+    @property
+    def ends_on(self) -> str | None: ...
+
+
+def add_on_public(account: Account, a: _AddOnFacts) -> dict[str, Any]:
     included = account.payment_model == "post_invoice"
-    start = date.fromisoformat(started_on)
+    start = date.fromisoformat(a.started_on)
     return {
-        "id": add_on_id,
-        "kind": kind,
-        "number": number,
-        "price_per_year": 0 if included else price,
-        "currency": currency,
+        "id": a.id,
+        "kind": a.kind,
+        "number": a.number,
+        "price_per_year": 0 if included else a.price_per_year,
+        "currency": a.currency,
         "included": included,
         "started_on": start,
         "commitment_ends_on": commitment_end(start),
-        "notice_given_on": date.fromisoformat(notice_given_on) if notice_given_on else None,
-        "ends_on": date.fromisoformat(ends_on) if ends_on else None,
+        "notice_given_on": date.fromisoformat(a.notice_given_on) if a.notice_given_on else None,
+        "ends_on": date.fromisoformat(a.ends_on) if a.ends_on else None,
     }
-
-
-def add_on_public(account: Account, a: AddOn) -> dict[str, Any]:
-    return _public(
-        account,
-        a.id,
-        a.kind,
-        a.number,
-        a.price_per_year,
-        a.currency,
-        a.started_on,
-        a.notice_given_on,
-        a.ends_on,
-    )
 
 
 @router.get(
@@ -85,20 +82,7 @@ def list_add_ons(
 ) -> dict[str, Any]:
     account = services.ledger.get_account(owned(caller, account_id))
     rows, next_cursor = services.queries.add_ons(account_id, limit, cursor)
-    items = [
-        _public(
-            account,
-            r.id,
-            r.kind,
-            r.number,
-            r.price_per_year,
-            r.currency,
-            r.started_on,
-            r.notice_given_on,
-            r.ends_on,
-        )
-        for r in rows
-    ]
+    items = [add_on_public(account, r) for r in rows]
     return {"items": items, "next_cursor": next_cursor}
 
 

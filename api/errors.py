@@ -37,6 +37,7 @@ from smsledger.domain.errors import (
     PasswordRuleError,
     RateLimitedError,
     SmsLedgerError,
+    UnsubscribeLinkNotFoundError,
     UserNotFoundError,
 )
 
@@ -55,6 +56,7 @@ _NOT_FOUND: dict[type[Exception], str] = {
     BatchNotFoundError: "no such batch",
     UserNotFoundError: "no such user",
     AddOnNotFoundError: "no such add-on",
+    UnsubscribeLinkNotFoundError: "no such unsubscribe link",
 }
 
 

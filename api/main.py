@@ -36,6 +36,7 @@ from smsledger.api.routes import (
     sessions,
     status_codes,
     stop_service,
+    unsubscribe_page,
     users,
     webhooks,
 )
@@ -99,6 +100,7 @@ def create_app(services: Services) -> FastAPI:
         senders,
         banned_keywords,
         stop_service,
+        unsubscribe_page,
         batches,
         delivery_reports,
         ledger,

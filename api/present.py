@@ -78,11 +78,12 @@ def batch_public(receipt: BatchReceipt) -> dict[str, Any]:
             {
                 "id": line["id"],
                 "recipient": line["recipient"],
+                "body": body,
                 "status": status_public(line["status"]),
                 "segments": line["segments"],
                 "encoding": line["encoding"],
                 "price": line["price"],
             }
-            for line in receipt.lines
+            for line, body in zip(receipt.lines, receipt.bodies, strict=True)
         ],
     }

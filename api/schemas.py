@@ -501,6 +501,7 @@ class BatchCreate(Input):
 class BatchMessagePublic(BaseModel):
     id: UUID
     recipient: str
+    body: str = Field(description="The final body, the unsubscribe link included.")
     status: StatusPublic
     segments: int
     encoding: Literal["GSM-7", "UCS-2"]
@@ -520,6 +521,10 @@ class MessagePublic(BaseModel):
     account_id: UUID
     sender: str
     recipient: str
+    body: str | None = Field(
+        description="The final body, the unsubscribe link included; `null` only for a "
+        "message the read model took in before it kept bodies (a rebuild fills it)."
+    )
     segments: int
     encoding: Literal["GSM-7", "UCS-2"]
     price: int

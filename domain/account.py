@@ -363,16 +363,30 @@ class Account(Aggregate):
     def is_blocked(self, msisdn: str) -> bool:
         return msisdn in self.blocked
 
-    def block_number(self, msisdn: str, source: BlockSource, timestamp: datetime) -> bool:
-        """Put a normalised number on the block list; ``False`` if already there."""
+    def block_number(
+        self,
+        msisdn: str,
+        source: BlockSource,
+        timestamp: datetime,
+        message_id: UUID | None = None,
+    ) -> bool:
+        """Put a normalised number on the block list; ``False`` if already there.
+        ``message_id``: the message whose unsubscribe link asked for it, kept in the
+        event so support can replay why."""
         check_line(msisdn, "msisdn", max_length=MAX_MSISDN_LENGTH)
         if msisdn in self.blocked:
             return False
-        self._number_blocked(msisdn, source, timestamp)
+        if message_id is None:
+            self._number_blocked(msisdn, source, timestamp)
+        else:
+            self._number_blocked(msisdn, source, timestamp, message_id=str(message_id))
         return True
 
     @event("NumberBlocked", topic="smsledger:Account.NumberBlocked")
-    def _number_blocked(self, msisdn: str, source: BlockSource, timestamp: datetime) -> None:
+    def _number_blocked(
+        self, msisdn: str, source: BlockSource, timestamp: datetime, message_id: str | None = None
+    ) -> None:
+        """``message_id`` is absent from events written before unsubscribe links."""
         self.blocked[msisdn] = [source, timestamp.isoformat()]
 
     def unblock_number(self, msisdn: str, timestamp: datetime) -> bool:

@@ -36,6 +36,10 @@ class BatchNotFoundError(NotFoundError):
     """No batch with that id."""
 
 
+class UnsubscribeLinkNotFoundError(NotFoundError):
+    """No message carries that unsubscribe link's token (or it is no token at all)."""
+
+
 class ConflictError(SmsLedgerError):
     """The request is well formed but conflicts with the current state."""
 

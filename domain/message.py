@@ -82,6 +82,7 @@ class Message(Aggregate):
         self.hand_off_recorded = False  # a HandedOff event, not only a report
         self.gateway_ref: str | None = None
         self.report_keys: set[tuple[object, str]] = set()
+        self.link_used_at: datetime | None = None  # its unsubscribe link was followed
 
     @classmethod
     def accept(
@@ -101,11 +102,15 @@ class Message(Aggregate):
         validity_period: int,
         send_at: datetime | None,
         timestamp: datetime,
+        id: UUID | None = None,
     ) -> Message:
         """``Message(...)``, for batches: the same ``Accepted`` event without the
-        library's per-call argument coercion (about a third of constructing one)."""
+        library's per-call argument coercion (about a third of constructing one).
+        ``id``: given for a message with an unsubscribe link (derived from its token,
+        ``smsledger.domain.unsubscribe``), else a random one."""
         return cls._create(
             cls.Accepted,  # type: ignore[attr-defined]
+            id=id,
             account_id=account_id,
             batch_id=batch_id,
             sender=sender,
@@ -286,6 +291,19 @@ class Message(Aggregate):
         timestamp: datetime,
     ) -> None:
         self.report_keys.add((code, carrier_at.isoformat()))
+
+    # --- the unsubscribe link (``smsledger.domain.unsubscribe``) -------------------------
+
+    def use_unsubscribe_link(self, timestamp: datetime) -> None:
+        """Record that the recipient followed this message's link and opted out; once."""
+        if self.link_used_at is not None:
+            msg = f"the unsubscribe link of message {self.id} was already used"
+            raise ConflictError(msg)
+        self._link_used(timestamp)
+
+    @event("UnsubscribeLinkUsed", topic="smsledger:Message.UnsubscribeLinkUsed")
+    def _link_used(self, timestamp: datetime) -> None:
+        self.link_used_at = timestamp
 
     # --- cancel and expiry ------------------------------------------------------------
 

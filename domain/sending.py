@@ -17,6 +17,7 @@ from smsledger.domain.addressing import validate_sender
 from smsledger.domain.batch import Batch, ReceiptLine
 from smsledger.domain.errors import (
     GenericRejectedError,
+    InvalidContentError,
     InvalidRequestError,
     MessageRejectedError,
 )
@@ -26,6 +27,7 @@ from smsledger.domain.segments import segment
 from smsledger.domain.status import INSUFFICIENT_FUNDS
 from smsledger.domain.text import check_line, check_lines, has_surrogate
 from smsledger.domain.times import check_time
+from smsledger.domain.unsubscribe import PLACEHOLDER_TOKEN, message_id_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from smsledger.domain.account import Account
     from smsledger.domain.pricing import PriceList
     from smsledger.domain.segments import Segmentation
+    from smsledger.domain.unsubscribe import UnsubscribeLinks
 
 DEFAULT_VALIDITY = 259_200  # 72 hours: how long operators usually retry
 MIN_VALIDITY = 60
@@ -118,6 +121,7 @@ def accept_batch(
     max_parts: int,
     now: datetime,
     status_callback: str | None = None,
+    links: UnsubscribeLinks | None = None,
 ) -> AcceptedBatch:
     """Accept, price and fund one message per recipient; charge ``account`` for them.
 
@@ -125,23 +129,43 @@ def accept_batch(
     then each recipient's (``check_recipient``), then the destination's price (406 where
     the price list has none). On the balance model, messages are funded in recipient order
     while the balance covers each price; the rest get 402 and cost nothing.
+
+    With ``links`` (the account's unsubscribe link is on), every message that passes
+    the rules gets its own link appended (``smsledger.domain.unsubscribe``) before it is
+    segmented and priced, and its id is the one its token names; a rejected recipient
+    gets no link and its body as sent. A body that fits ``max_parts`` only without the
+    link is 408 for the whole batch.
     """
     if send_at is not None and send_at <= now:
         send_at = None  # a time in the past means "now"
 
     common_error: MessageRejectedError | None = None
     seg: Segmentation | None = None
+    linked: Segmentation | None = None
     try:
         validate_sender(sender)
         check_sender_allowed(sender, account)
         seg = segment(body, max_parts=max_parts)
         check_content(body, account, platform_keywords)
+        if links is not None:
+            # Once per batch: every token has the same length and costs one unit a
+            # character in either encoding, so every linked body segments alike.
+            try:
+                linked = segment(body + links.prefix + PLACEHOLDER_TOKEN, max_parts=max_parts)
+            except InvalidContentError as e:
+                msg = f"with the unsubscribe link appended, {e.detail}"
+                raise InvalidContentError(msg) from None
     except MessageRejectedError as e:
         common_error = e
 
     campaigns = account.campaign_countries(now)
     segments = seg.segments if seg else 0
     encoding = seg.encoding if seg else "GSM-7"
+    priced = linked or seg
+    priced_segments = priced.segments if priced else 0
+    priced_encoding = priced.encoding if priced else "GSM-7"
+    prefix = body + links.prefix if links is not None else body
+    tokens: dict[int, str] = {}  # message index -> its link's token
     messages: list[Message] = []
     rejected: dict[int, MessageRejectedError] = {}
     fundable: list[int] = []  # indexes into messages, in recipient order
@@ -160,22 +184,43 @@ def accept_batch(
                 unit_price = listed
             except MessageRejectedError as e:
                 error = e
-        message = Message.accept(
-            account_id=account.id,
-            batch_id=batch_id,
-            sender=sender,
-            recipient=recipient,
-            body=body,
-            segments=segments,
-            encoding=encoding,
-            unit_price=unit_price,
-            price=unit_price * segments if error is None else 0,
-            currency=account.currency,
-            timezone=account.timezone,
-            validity_period=validity_period,
-            send_at=send_at,
-            timestamp=now,
-        )
+        if error is None and links is not None:
+            token = next(links.tokens)
+            tokens[len(messages)] = token
+            message = Message.accept(
+                account_id=account.id,
+                batch_id=batch_id,
+                sender=sender,
+                recipient=recipient,
+                body=prefix + token,
+                segments=priced_segments,
+                encoding=priced_encoding,
+                unit_price=unit_price,
+                price=unit_price * priced_segments,
+                currency=account.currency,
+                timezone=account.timezone,
+                validity_period=validity_period,
+                send_at=send_at,
+                timestamp=now,
+                id=message_id_for(token),
+            )
+        else:
+            message = Message.accept(
+                account_id=account.id,
+                batch_id=batch_id,
+                sender=sender,
+                recipient=recipient,
+                body=body,
+                segments=segments,
+                encoding=encoding,
+                unit_price=unit_price,
+                price=unit_price * segments if error is None else 0,
+                currency=account.currency,
+                timezone=account.timezone,
+                validity_period=validity_period,
+                send_at=send_at,
+                timestamp=now,
+            )
         if error is None:
             fundable.append(len(messages))
         else:
@@ -209,6 +254,8 @@ def accept_batch(
         }
         for m in messages
     ]
+    for i, token in tokens.items():
+        lines[i]["token"] = token
     batch = Batch(
         account_id=account.id,
         reference=reference,
@@ -218,5 +265,7 @@ def accept_batch(
         timestamp=now,
         id=batch_id,
         status_callback=status_callback,
+        body=body,
+        link_prefix=links.prefix if links is not None else None,
     )
     return AcceptedBatch(batch, messages)

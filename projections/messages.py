@@ -57,6 +57,7 @@ COLUMNS = (
     "refund_amount",
     "created_at",
     "updated_at",
+    "body",
 )
 # What later events change (with their SQL types); the rest is fixed at acceptance.
 UPDATED = (
@@ -135,6 +136,9 @@ HANDLERS: dict[str, Callable[[State, Any], None]] = {
     P + "Canceled": _to(CANCELED),
     P + "Expired": _to(EXPIRED),
     P + "NoReceipt": _to(UNKNOWN),
+    # The recipient opted out through the message's link: the block list (an Account
+    # event) is what changes; the view only notes when the message last changed.
+    P + "UnsubscribeLinkUsed": _unchanged,
 }
 
 
@@ -178,6 +182,7 @@ class MessageStatusProjection(Projection):
                     "refund_amount": 0,
                     "created_at": e.timestamp,
                     "updated_at": e.timestamp,
+                    "body": e.body,
                 }
                 continue
             row = new.get(mid) or touched.get(mid)
@@ -213,6 +218,7 @@ class MessageStatusProjection(Projection):
                     r["refund_amount"],
                     time(r["created_at"]),
                     time(r["updated_at"]),
+                    r["body"],
                 )
             )
         s.insert_many(cur, "view_messages", COLUMNS, inserts)

@@ -86,6 +86,7 @@ class MessageRow(NamedTuple):
     created_at: Any
     updated_at: Any
     seq: int
+    body: str | None  # NULL on a row projected before the view kept bodies
 
 
 MESSAGE_COLUMNS = ", ".join(MessageRow._fields)
@@ -168,6 +169,7 @@ def message_dict(store: ViewStore, row: Sequence[Any]) -> dict[str, Any]:
         "account_id": store.to_uuid(r.account_id),
         "sender": r.sender,
         "recipient": r.recipient,
+        "body": r.body,
         "segments": int(r.segments),
         "encoding": r.encoding,
         "price": int(r.price) if r.charged_to is not None else 0,
@@ -192,6 +194,7 @@ def message_object(message: Message) -> dict[str, Any]:
         "account_id": message.account_id,
         "sender": message.sender,
         "recipient": message.recipient,
+        "body": message.body,
         "segments": message.segments,
         "encoding": message.encoding,
         "price": message.price if message.charged else 0,

@@ -165,6 +165,7 @@ def build(
         max_parts=settings.max_parts,
         max_recipients=settings.max_recipients,
         webhook_allow_private=settings.webhook_allow_loopback,
+        public_url=settings.public_url,
     )
     views = open_views(database)
     runner = build_runner(ledger, views)

@@ -47,7 +47,11 @@ class Settings(BaseSettings):
 
     public_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="The service's address as people reach it: the base of emailed links.",
+        max_length=100,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._/-]*)?$",
+        description="The service's address as people reach it: the base of emailed links "
+        "and of unsubscribe links (so its characters are GSM-7's: a link never makes a "
+        "message UCS-2, and every character of it costs one septet).",
     )
     smtp_url: str | None = Field(
         default=None,
@@ -81,6 +85,11 @@ class Settings(BaseSettings):
     webhook_lease_seconds: float = Field(
         default=60.0, gt=0, description="How long a claimed callback is left to its sender."
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -28,7 +28,7 @@ from smsledger.domain.account import (
 )
 from smsledger.domain.addons import ADD_ON_KINDS, AddOn
 from smsledger.domain.addressing import normalise_msisdn
-from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
+from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for, final_bodies
 from smsledger.domain.errors import (
     AccountNotFoundError,
     AddOnNotFoundError,
@@ -38,6 +38,7 @@ from smsledger.domain.errors import (
     EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
+    UnsubscribeLinkNotFoundError,
     UserNotFoundError,
 )
 from smsledger.domain.expiry import NOT_ASKED, sweep_message
@@ -54,6 +55,15 @@ from smsledger.domain.sending import (
     check_send_request,
 )
 from smsledger.domain.status import RECIPIENT_REJECTED, SENDING
+from smsledger.domain.unsubscribe import (
+    TOKEN_BYTES,
+    Outcome,
+    UnsubscribeLinks,
+    find_link,
+    mask_number,
+    message_id_for,
+    use_link,
+)
 from smsledger.domain.users import User, user_id_for
 from smsledger.domain.webhooks import check_webhook_url
 
@@ -75,8 +85,17 @@ TURN_TIMEOUT = 30.0
 _HEAVY_ACCOUNT_EVENTS = (Account.BatchCharged, Account.Refunded)  # type: ignore[attr-defined]
 
 
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _fresh_tokens() -> Iterator[str]:
+    """Unsubscribe link tokens, 96 random bits each, drawn as a batch needs them."""
+    while True:
+        yield secrets.token_urlsafe(TOKEN_BYTES)
 
 
 @contextlib.contextmanager
@@ -164,6 +183,18 @@ class BatchReceipt:
     lines: list[ReceiptLine]
     replayed: bool = False
     position: int | None = None
+    bodies: list[str] = field(default_factory=list)  # each line's final body, in order
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """What the unsubscribe page may show of a link: nothing of any other account, and
+    the number masked. ``used``: the number is already off this account's list."""
+
+    message_id: UUID
+    account_name: str
+    masked_number: str
+    used: bool
 
 
 @dataclass(frozen=True)
@@ -190,8 +221,10 @@ class Ledger(Application[UUID]):
         max_parts: int = 10,
         max_recipients: int = MAX_RECIPIENTS,
         webhook_allow_private: bool = False,
+        public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         super().__init__(env)
+        self.public_url = public_url  # the base of unsubscribe links
         self.webhook_allow_private = webhook_allow_private
         self.clock = clock
         if price_lists is None:
@@ -412,6 +445,43 @@ class Ledger(Application[UUID]):
         now = self.now()
         return self._on_account(account_id, lambda a: a.unblock_number(number, now))
 
+    # --- the unsubscribe link (``smsledger.domain.unsubscribe``) ------------------------
+
+    def _linked_message(self, token: str) -> Message:
+        """The message that carries ``token``: one read by the id the token names."""
+        message_id = message_id_for(token)  # a malformed token goes no further
+        try:
+            message = self.get_message(message_id)
+        except MessageNotFoundError:
+            raise UnsubscribeLinkNotFoundError("no such unsubscribe link") from None
+        find_link(message, token)
+        return message
+
+    def unsubscribe_link(self, token: str) -> UnsubscribeLink:
+        """What the confirmation page shows for ``token``; it changes nothing.
+        ``UnsubscribeLinkNotFoundError`` if no message carries it."""
+        message = self._linked_message(token)
+        account = self.get_account(message.account_id)
+        used = message.link_used_at is not None or account.is_blocked(message.recipient)
+        return UnsubscribeLink(message.id, account.name, mask_number(message.recipient), used)
+
+    def unsubscribe(self, token: str) -> Written[tuple[UnsubscribeLink, Outcome]]:
+        """The recipient confirmed: block the number on the message's account
+        (``source: unsubscribe_link``) and record that the link was used, in ONE
+        transaction. The same link again changes nothing (``already_unsubscribed``)."""
+        account_id = self._linked_message(token).account_id
+        now = self.now()
+
+        def attempt() -> Written[tuple[UnsubscribeLink, Outcome]]:
+            message = self._linked_message(token)
+            account = self.get_account(account_id)
+            outcome = use_link(message, account, token, now)
+            link = UnsubscribeLink(message.id, account.name, mask_number(message.recipient), True)
+            return Written((link, outcome), self._save_many([account, message]))
+
+        with self.turns.turn(account_id):
+            return self._retrying(attempt)
+
     # --- sending ------------------------------------------------------------------------
 
     def send_batch(
@@ -455,6 +525,10 @@ class Ledger(Application[UUID]):
                 # nothing could verify it.
                 msg = "a status_callback needs the account's webhook secret: PUT its webhook"
                 raise ConflictError(msg)
+            now = self.now()
+            links = None
+            if self.stop_service(account, now)[1]:
+                links = UnsubscribeLinks(self.public_url, _fresh_tokens())
             accepted = accept_batch(
                 account,
                 batch_id,
@@ -467,11 +541,18 @@ class Ledger(Application[UUID]):
                 prices=self.price_lists[account.currency],
                 platform_keywords=self.platform_keywords,
                 max_parts=self.max_parts,
-                now=self.now(),
+                now=now,
                 status_callback=status_callback,
+                links=links,
             )
             position = self._save_many([account, accepted.batch, *accepted.messages])
-            receipt = BatchReceipt(batch_id, accepted.total_price, account.currency, accepted.lines)
+            receipt = BatchReceipt(
+                batch_id,
+                accepted.total_price,
+                account.currency,
+                accepted.lines,
+                bodies=[m.body for m in accepted.messages],
+            )
             return Written(receipt, position)
 
         with self.turns.turn(account_id), _gc_paused():
@@ -486,6 +567,7 @@ class Ledger(Application[UUID]):
             receipt.lines,
             replayed=False,
             position=written.position,
+            bodies=receipt.bodies,
         )
 
     def _existing_batch(self, batch_id: UUID) -> BatchReceipt | None:
@@ -493,7 +575,16 @@ class Ledger(Application[UUID]):
             batch = cast(Batch, self.repository.get(batch_id))
         except AggregateNotFoundError:
             return None
-        return BatchReceipt(batch.id, batch.total_price, batch.currency, batch.lines, replayed=True)
+        bodies = final_bodies(
+            getattr(batch, "body", None), getattr(batch, "link_prefix", None), batch.lines
+        )
+        if bodies is None:  # submitted before batches kept their body: the messages have it
+            ids = [UUID(line["id"]) for line in batch.lines]
+            found = self.get_messages(ids)
+            bodies = [found[i].body if i in found else "" for i in ids]
+        return BatchReceipt(
+            batch.id, batch.total_price, batch.currency, batch.lines, replayed=True, bodies=bodies
+        )
 
     def get_batch(self, batch_id: UUID, account_id: UUID | None = None) -> Batch:
         """A batch as it was submitted; another account's reads as unknown."""

@@ -49,10 +49,11 @@ def test_message_row_has_the_contract_shape_and_follows_its_status(
     row = queries.message(first)
     assert row is not None
     assert set(row) == {
-        "id", "batch_id", "account_id", "sender", "recipient", "segments", "encoding",
+        "id", "batch_id", "account_id", "sender", "recipient", "body", "segments", "encoding",
         "price", "currency", "status", "legacy_status", "final", "charged_to", "refunded",
         "created_at", "updated_at",
     }  # fmt: skip
+    assert row["body"] == "hi"
     assert row["status"] == {"code": 201, "name": "DeliveredToHandset", "group": "Success"}
     assert row["legacy_status"] == "Delivered"
     assert row["final"] is True

@@ -216,3 +216,22 @@ def test_the_page_shows_the_number_masked() -> None:
     assert mask_number("+46701234561") == "+4670•••••61"
     assert "12345" not in mask_number("+4915112345678")
     assert mask_number("+4915112345678").endswith("78")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "https://sms.example/ü", "https://sms.example/a b", "ftp://x", ""],
+)
+def test_a_public_url_that_would_not_be_one_gsm7_link_is_refused(url: str) -> None:
+    from pydantic import ValidationError
+
+    from smsledger.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(public_url=url)
+
+
+def test_the_public_url_loses_its_trailing_slash() -> None:
+    from smsledger.settings import Settings
+
+    assert Settings(public_url="https://sms.example/out/").public_url == "https://sms.example/out"

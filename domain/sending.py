@@ -27,7 +27,7 @@ from smsledger.domain.segments import segment
 from smsledger.domain.status import INSUFFICIENT_FUNDS
 from smsledger.domain.text import check_line, check_lines, has_surrogate
 from smsledger.domain.times import check_time
-from smsledger.domain.unsubscribe import PLACEHOLDER_TOKEN, message_id_for
+from smsledger.domain.unsubscribe import PLACEHOLDER_TOKEN, fresh_message_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -202,7 +202,7 @@ def accept_batch(
                 validity_period=validity_period,
                 send_at=send_at,
                 timestamp=now,
-                id=message_id_for(token),
+                id=fresh_message_id(token),
             )
         else:
             message = Message.accept(

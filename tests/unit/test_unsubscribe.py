@@ -212,6 +212,14 @@ def test_token_shape_is_checked_before_any_lookup(value: object, ok: bool) -> No
             message_id_for(value)  # type: ignore[arg-type]
 
 
+def test_a_token_names_its_message_as_uuid5_does() -> None:
+    from uuid import NAMESPACE_URL, uuid5
+
+    namespace = uuid5(NAMESPACE_URL, "https://smsledger.example/unsubscribe-link")
+    for token in ("tok0000000000000", "AZaz09-_AZaz09-_"):
+        assert message_id_for(token) == uuid5(namespace, token)
+
+
 def test_the_page_shows_the_number_masked() -> None:
     assert mask_number("+46701234561") == "+4670•••••61"
     assert "12345" not in mask_number("+4915112345678")

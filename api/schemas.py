@@ -501,7 +501,10 @@ class BatchCreate(Input):
 class BatchMessagePublic(BaseModel):
     id: UUID
     recipient: str
-    body: str = Field(description="The final body, the unsubscribe link included.")
+    body: str | None = Field(
+        description="The final body, the unsubscribe link included; `null` for a body "
+        "that was 408 for an illegal character (it is not echoed)."
+    )
     status: StatusPublic
     segments: int
     encoding: Literal["GSM-7", "UCS-2"]
@@ -522,8 +525,9 @@ class MessagePublic(BaseModel):
     sender: str
     recipient: str
     body: str | None = Field(
-        description="The final body, the unsubscribe link included; `null` only for a "
-        "message the read model took in before it kept bodies (a rebuild fills it)."
+        description="The final body, the unsubscribe link included; `null` for a body "
+        "that was 408 for an illegal character (it is not echoed), and for a message the "
+        "read model took in before it kept bodies (a rebuild fills it)."
     )
     segments: int
     encoding: Literal["GSM-7", "UCS-2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from smsledger.domain.segments import shown_body
 from smsledger.domain.status import (
     ACCEPTED,
     CANCELED,
@@ -182,7 +183,7 @@ class MessageStatusProjection(Projection):
                     "refund_amount": 0,
                     "created_at": e.timestamp,
                     "updated_at": e.timestamp,
-                    "body": e.body,
+                    "body": shown_body(e.body),
                 }
                 continue
             row = new.get(mid) or touched.get(mid)

@@ -43,6 +43,7 @@ import orjson
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
+from smsledger.domain.segments import shown_body
 from smsledger.domain.status import STATUS_CODES, Group, status
 from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time, in_window
@@ -194,7 +195,7 @@ def message_object(message: Message) -> dict[str, Any]:
         "account_id": message.account_id,
         "sender": message.sender,
         "recipient": message.recipient,
-        "body": message.body,
+        "body": shown_body(message.body),
         "segments": message.segments,
         "encoding": message.encoding,
         "price": message.price if message.charged else 0,

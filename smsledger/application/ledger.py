@@ -48,6 +48,7 @@ from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone, local_dat
 from smsledger.domain.pricing import PriceList, load_price_list
 from smsledger.domain.reports import MAX_REPORTS, parse_report
 from smsledger.domain.rules import PLATFORM_BANNED_KEYWORDS
+from smsledger.domain.segments import shown_body
 from smsledger.domain.sending import (
     DEFAULT_VALIDITY,
     MAX_RECIPIENTS,
@@ -90,6 +91,13 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _shown_bodies(body: str, bodies: list[str]) -> list[str | None]:
+    """What a receipt shows of a batch's bodies: each body sent (a link only adds legal
+    characters to ``body``, so one check of it decides for all), none for a body that
+    was 408 for an illegal character."""
+    return list(bodies) if shown_body(body) is not None else [None] * len(bodies)
 
 
 def _fresh_tokens() -> Iterator[str]:
@@ -183,7 +191,8 @@ class BatchReceipt:
     lines: list[ReceiptLine]
     replayed: bool = False
     position: int | None = None
-    bodies: list[str] = field(default_factory=list)  # each line's final body, in order
+    # Each line's final body, in order (``None``: a 408 body no answer copies).
+    bodies: list[str | None] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -551,7 +560,7 @@ class Ledger(Application[UUID]):
                 accepted.total_price,
                 account.currency,
                 accepted.lines,
-                bodies=[m.body for m in accepted.messages],
+                bodies=_shown_bodies(body, [m.body for m in accepted.messages]),
             )
             return Written(receipt, position)
 
@@ -575,15 +584,17 @@ class Ledger(Application[UUID]):
             batch = cast(Batch, self.repository.get(batch_id))
         except AggregateNotFoundError:
             return None
-        bodies = final_bodies(
-            getattr(batch, "body", None), getattr(batch, "link_prefix", None), batch.lines
-        )
-        if bodies is None:  # submitted before batches kept their body: the messages have it
+        body = getattr(batch, "body", None)
+        bodies = final_bodies(body, getattr(batch, "link_prefix", None), batch.lines)
+        if body is None or bodies is None:  # submitted before batches kept their body
             ids = [UUID(line["id"]) for line in batch.lines]
             found = self.get_messages(ids)
             bodies = [found[i].body if i in found else "" for i in ids]
+            shown = [shown_body(b) for b in bodies]
+        else:
+            shown = _shown_bodies(body, bodies)
         return BatchReceipt(
-            batch.id, batch.total_price, batch.currency, batch.lines, replayed=True, bodies=bodies
+            batch.id, batch.total_price, batch.currency, batch.lines, replayed=True, bodies=shown
         )
 
     def get_batch(self, batch_id: UUID, account_id: UUID | None = None) -> Batch:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import pytest
 
+from smsledger.domain.segments import shown_body
 from smsledger.domain.text import illegal_character
 from tests.e2e.conftest import OPERATOR, bearer, catch_up, open_tenant, problem_of
 from tests.support import dump_views
@@ -38,12 +39,19 @@ def send(client: TestClient, tenant: Tenant, **body: Any) -> Any:
 
 
 def assert_views_clean(services: Services) -> None:
-    """No read-model row holds a control character, a lone surrogate or a noncharacter."""
+    """No read-model row holds a control character, a lone surrogate or a noncharacter;
+    but a message's body (``view_messages``' last column), which may hold the line
+    breaks and form feed an SMS may, and nothing else (``shown_body``)."""
     for table, rows in dump_views(services.views).items():
         for row in rows:
-            for value in row:
-                if isinstance(value, str):
-                    assert illegal_character(value) is None, (table, row)
+            for n, value in enumerate(row):
+                if not isinstance(value, str):
+                    continue
+                text = value
+                if table == "view_messages" and n == len(row) - 1:
+                    assert shown_body(value) == value, (table, row)
+                    text = value.replace("\n", "").replace("\r", "").replace("\f", "")
+                assert illegal_character(text) is None, (table, row)
 
 
 def assert_others_still_advance(client: TestClient, services: Services) -> None:

@@ -243,3 +243,18 @@ def test_the_public_url_loses_its_trailing_slash() -> None:
     from smsledger.settings import Settings
 
     assert Settings(public_url="https://sms.example/out/").public_url == "https://sms.example/out"
+
+
+def test_shown_body_agrees_with_the_408_rule_character_by_character() -> None:
+    from smsledger.domain.errors import InvalidContentError
+    from smsledger.domain.segments import segment, shown_body
+
+    specials = [0xD800, 0xDFFF, 0xFFFE, 0xFFFF, 0x2028, 0x200F, 0x1F600, 0x10FFFF]
+    for code in [*range(0x3000), *specials]:
+        body = f"a{chr(code)}b"
+        try:
+            segment(body, max_parts=10)
+            legal = True
+        except InvalidContentError:
+            legal = False
+        assert (shown_body(body) is not None) is legal, hex(code)

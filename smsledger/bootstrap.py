@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from smsledger.adapters.keys import KeyStore
+from smsledger.adapters.locks import AccountTurns, account_turns
 from smsledger.adapters.mail import LogTransport, Outbox, SmtpTransport
 from smsledger.adapters.passwords import hash_password, verify_password
 from smsledger.adapters.people import PeopleStore, email_key
@@ -34,7 +35,7 @@ from smsledger.adapters.storage import (
 )
 from smsledger.adapters.views import open_views
 from smsledger.adapters.webhooks import HttpCallbackSender, WebhookKey
-from smsledger.application.ledger import Ledger, utc_now
+from smsledger.application.ledger import Ledger, Turns, utc_now
 from smsledger.application.people import People
 from smsledger.domain.pricing import load_price_list
 from smsledger.projections import store_for
@@ -108,6 +109,8 @@ class Services:
     webhook_reads: WebhookReads | None = None
     webhook_key: WebhookKey | None = None
     callback_sender: HttpCallbackSender | None = None
+    # An account's turn among every process on the database (``adapters.locks``).
+    account_turns: AccountTurns | None = None
 
     def start_workers(self) -> None:
         """Run the projections, dispatcher and sweeper in this process."""
@@ -135,6 +138,8 @@ class Services:
             self.gateway.close()
         self.ledger.close()
         self.views.close()
+        if self.account_turns is not None:
+            self.account_turns.close()
 
 
 def _guarded(worker: Worker, stop: threading.Event) -> Callable[[], None]:
@@ -166,6 +171,9 @@ def build(
         max_recipients=settings.max_recipients,
         webhook_allow_private=settings.webhook_allow_loopback,
     )
+    turns = account_turns(database)
+    if turns is not None:
+        ledger.turns = Turns(across=turns.hold)
     views = open_views(database)
     runner = build_runner(ledger, views)
     gateway = build_gateway(settings, database)
@@ -206,6 +214,7 @@ def build(
         ),
         sessions=credentials,
         mailer=Mailer(outbox, build_mail_transport(settings), settings.mail_from, clock),
+        account_turns=turns,
     )
     _wire_webhooks(services)
     services.workers = _workers(services)

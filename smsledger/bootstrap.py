@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from smsledger.adapters.keys import KeyStore
-from smsledger.adapters.locks import AccountTurns, account_turns
+from smsledger.adapters.locks import AccountTurns, account_turns, lease_for, leased
 from smsledger.adapters.mail import LogTransport, Outbox, SmtpTransport
 from smsledger.adapters.passwords import hash_password, verify_password
 from smsledger.adapters.people import PeopleStore, email_key
@@ -257,7 +257,15 @@ def _workers(services: Services) -> list[Worker]:
     ]
     if services.webhooks is not None:
         workers.append(Worker("webhooks", services.webhooks.run_forever))
-    return workers
+    # Each runs in one process at a time per database: another ``serve`` or a separate
+    # ``smsledger dispatch`` beside this one waits for the lease and takes over.
+    return [leased_worker(services.database, w.name, w.run) for w in workers]
+
+
+def leased_worker(database: Database, name: str, run: Callable[[threading.Event], None]) -> Worker:
+    """``Worker(name, run)`` that runs only while it holds the lease of ``name``
+    (``adapters.locks.lease_for``): the one place that names the leases."""
+    return Worker(name, leased(lease_for(database, name), run))
 
 
 def _wire_webhooks(services: Services, *, follow: bool = False) -> None:

@@ -77,6 +77,29 @@ def open_database(settings: Settings, *, create: bool = False) -> Database:
     return database
 
 
+def open_read_database(settings: Settings, database: Database) -> Database | None:
+    """The hot standby of ``SMSLEDGER_READ_DATABASE_URL`` for the API's projected reads,
+    checked like the database; ``None`` when unset. Only beside PostgreSQL: SQLite has no
+    replica."""
+    url = settings.read_database_url
+    if not url:
+        return None
+    try:
+        read = Database.from_url(url)
+    except DatabaseURLError as e:
+        msg = f"SMSLEDGER_READ_DATABASE_URL: {e}"
+        raise StartupError(msg) from None
+    if not (read.is_postgres and database.is_postgres):
+        msg = "SMSLEDGER_READ_DATABASE_URL needs PostgreSQL, as the database's replica"
+        raise StartupError(msg)
+    try:
+        check_database(read, create=False)
+    except DatabaseUnavailableError as e:
+        msg = f"SMSLEDGER_READ_DATABASE_URL: {e}"
+        raise StartupError(msg) from None
+    return read
+
+
 @dataclass
 class Worker:
     """A named background loop run in a daemon thread until ``stop`` is set."""
@@ -111,6 +134,16 @@ class Services:
     callback_sender: HttpCallbackSender | None = None
     # An account's turn among every process on the database (``adapters.locks``).
     account_turns: AccountTurns | None = None
+    # With ``SMSLEDGER_READ_DATABASE_URL``: the standby's views (``queries`` reads them)
+    # and the projections' positions as the standby has replayed them (``read_runner``:
+    # for ``wait`` and ``positions`` only, never run: the standby is read-only).
+    read_views: ViewDatabase | None = None
+    read_runner: ProjectionRunner | None = None
+
+    @property
+    def reads(self) -> ProjectionRunner:
+        """Where ``queries`` reads: the standby's positions, else the runner's own."""
+        return self.read_runner or self.runner
 
     def start_workers(self) -> None:
         """Run the projections, dispatcher and sweeper in this process."""
@@ -140,6 +173,8 @@ class Services:
         self.views.close()
         if self.account_turns is not None:
             self.account_turns.close()
+        if self.read_views is not None:
+            self.read_views.close()
 
 
 def _guarded(worker: Worker, stop: threading.Event) -> Callable[[], None]:
@@ -176,10 +211,12 @@ def build(
         ledger.turns = Turns(across=turns.hold)
     views = open_views(database)
     runner = build_runner(ledger, views)
+    read_database = open_read_database(settings, database)
+    read_views = open_views(read_database) if read_database is not None else None
     gateway = build_gateway(settings, database)
     credentials = PeopleStore(views)
     outbox = Outbox(views)
-    queries = Queries(ledger, views)
+    queries = Queries(ledger, read_views or views)
     services = Services(
         settings=settings,
         database=database,
@@ -209,12 +246,14 @@ def build(
             verify_password,
             email_key,
             settings.public_url,
-            admins_of=queries.admin_emails,
+            admins_of=Queries(ledger, views).admin_emails,  # a worker's read: the primary
             session_ttl=timedelta(hours=settings.session_hours),
         ),
         sessions=credentials,
         mailer=Mailer(outbox, build_mail_transport(settings), settings.mail_from, clock),
         account_turns=turns,
+        read_views=read_views,
+        read_runner=build_runner(ledger, read_views) if read_views is not None else None,
     )
     _wire_webhooks(services)
     services.workers = _workers(services)

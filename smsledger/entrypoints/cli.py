@@ -54,7 +54,9 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
             raise StartupError(msg)
     else:
         migrate(database)
-    services = build(settings.model_copy(update=overrides), database=database)
+    # A command reads what it just caught up, on the database itself: never a standby.
+    update = {"read_database_url": None, **overrides}
+    services = build(settings.model_copy(update=update), database=database)
     try:
         yield services
     finally:

@@ -133,10 +133,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     try:
         database = open_database(settings, create=True)
         check_startup(settings, database)
+        services = build(settings, database=database)
     except StartupError as e:
         print(f"smsledger serve: {e}", file=sys.stderr)
         return 2
-    services = build(settings, database=database)
     try:
         ensure_operator_token(services, sys.stdout)
         if services.callback_sender is not None:

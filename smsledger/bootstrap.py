@@ -37,6 +37,7 @@ from smsledger.adapters.views import open_views
 from smsledger.adapters.webhooks import HttpCallbackSender, WebhookKey
 from smsledger.application.ledger import Ledger, Turns, utc_now
 from smsledger.application.people import People
+from smsledger.domain.numbers import NumberRange
 from smsledger.domain.pricing import load_price_list
 from smsledger.projections import store_for
 from smsledger.projections.queries import Queries, build_runner
@@ -205,6 +206,7 @@ def build(
         max_parts=settings.max_parts,
         max_recipients=settings.max_recipients,
         webhook_allow_private=settings.webhook_allow_loopback,
+        number_range=NumberRange.parse(settings.virtual_numbers),
     )
     turns = account_turns(database)
     if turns is not None:
@@ -216,7 +218,11 @@ def build(
     gateway = build_gateway(settings, database)
     credentials = PeopleStore(views)
     outbox = Outbox(views)
-    queries = Queries(ledger, read_views or views)
+    # The use cases' and the workers' reads of the views: always the primary's.
+    primary_queries = Queries(ledger, views)
+    ledger.pending_messages = primary_queries.pending_messages
+    # The API's projected reads: the standby's views when there is one.
+    queries = Queries(ledger, read_views) if read_views is not None else primary_queries
     services = Services(
         settings=settings,
         database=database,
@@ -246,7 +252,7 @@ def build(
             verify_password,
             email_key,
             settings.public_url,
-            admins_of=Queries(ledger, views).admin_emails,  # a worker's read: the primary
+            admins_of=primary_queries.admin_emails,
             session_ttl=timedelta(hours=settings.session_hours),
         ),
         sessions=credentials,

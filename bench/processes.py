@@ -139,8 +139,9 @@ def wrk(base: str, mode: str, ids_file: str, keys_file: str, seconds: int) -> di
     cpus = os.cpu_count() or 1
     pin = ["taskset", "-c", str(cpus - 1)] if cpus > 1 and shutil.which("taskset") else []
     for duration in (max(1, seconds // 5), seconds):
+        load = ["-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "10s", "-s", script]
         out = subprocess.run(
-            [*pin, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "-s", script, base],
+            [*pin, "wrk", *load, base],
             check=True,
             capture_output=True,
             text=True,
@@ -149,14 +150,13 @@ def wrk(base: str, mode: str, ids_file: str, keys_file: str, seconds: int) -> di
     Path(script).unlink()
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     raw = json.loads(line[len("RESULT ") :])
-    if raw["errors"]:
-        msg = f"wrk {mode}: {raw['errors']} errors or non-2xx answers"
-        raise RuntimeError(msg)
     return {
         "p50_ms": raw["p50_us"] / 1000,
         "p99_ms": raw["p99_us"] / 1000,
         "req_per_s": raw["requests"] / (raw["duration_us"] / 1e6),
         "requests": raw["requests"],
+        # Socket errors, timeouts (10 s) and non-2xx answers: reported, not hidden.
+        "errors": raw["errors"],
     }
 
 
@@ -238,7 +238,8 @@ def main() -> None:
         e = r.extra
         print(
             f"{r.workload:16} {r.variant:34} p50 {e['p50_ms']:7.2f} ms  p99 {e['p99_ms']:7.2f} ms"
-            f"  {e['req_per_s']:7.0f} req/s  ({int(e['requests'])} requests)"
+            f"  {e['req_per_s']:7.0f} req/s  ({int(e['requests'])} requests, "
+            f"{int(e['errors'])} errors)"
         )
 
 

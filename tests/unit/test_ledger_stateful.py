@@ -233,7 +233,8 @@ class LedgerMachine(RuleBasedStateMachine):
         if not opt_out:
             return
         assert self.ledger.get_account(self.account_id).is_blocked(sender)
-        canceled = {UUID(h) for h in self.ledger.repository.get(result["id"]).canceled}
+        sms_aggregate: Any = self.ledger.repository.get(result["id"])
+        canceled = {UUID(h) for h in sms_aggregate.canceled}
         assert canceled == pending
         event(f"STOP canceled {min(len(canceled), 2)}")
         for mid in canceled:

@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
+from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
     PaymentModel,
@@ -29,12 +30,15 @@ from smsledger.domain.account import (
 from smsledger.domain.addons import AddOn
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
+from smsledger.domain.contact_csv import ImportResult, ParsedImport, Rejection
+from smsledger.domain.contacts import Contact, Group
 from smsledger.domain.errors import (
     AccountNotFoundError,
     AddOnNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
     ConflictError,
+    ContactNotFoundError,
     EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -624,23 +628,172 @@ class Ledger(Application[UUID]):
 
     def get_messages(self, message_ids: Sequence[UUID]) -> dict[UUID, Message]:
         """Many messages in one read where the store allows it; unknown ids are left out."""
+        return {
+            mid: found
+            for mid, found in self._load_many(message_ids).items()
+            if isinstance(found, Message)
+        }
+
+    def _load_many(self, aggregate_ids: Sequence[UUID]) -> dict[UUID, object]:
+        """Many aggregates (never snapshotted ones: messages, contacts, groups) in one
+        read where the store allows it; unknown ids are left out."""
         recorder = self.recorder
         if not hasattr(recorder, "select_events_many"):
-            found: dict[UUID, Message] = {}
-            for mid in message_ids:
-                with contextlib.suppress(MessageNotFoundError):
-                    found[mid] = self.get_message(mid)
+            found: dict[UUID, object] = {}
+            for aggregate_id in aggregate_ids:
+                with contextlib.suppress(AggregateNotFoundError):
+                    found[aggregate_id] = self.repository.get(aggregate_id)
             return found
-        stored = recorder.select_events_many(list(message_ids))
-        out: dict[UUID, Message] = {}
-        for mid, events in stored.items():
+        stored = recorder.select_events_many(list(aggregate_ids))
+        out: dict[UUID, object] = {}
+        for aggregate_id, events in stored.items():
             aggregate: Any = None  # rebuilt event by event
             for stored_event in events:
                 domain_event = self.mapper.to_domain_event(stored_event)
                 aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
-            if isinstance(aggregate, Message):
-                out[mid] = aggregate
+            if aggregate is not None:
+                out[aggregate_id] = aggregate
         return out
+
+    # --- contacts and groups (smsledger.application.contacts) ---------------------------
+
+    def contact_stage(self, account_id: UUID, now: datetime | None = None) -> ContactStage:
+        """A unit of work over the account's contacts and groups, for a use case that
+        saves them with its own aggregates (``ContactStage.pending``)."""
+        return ContactStage(self._load_many, account_id, self.now() if now is None else now)
+
+    def _on_contacts(self, account_id: UUID, change: Callable[[ContactStage], T]) -> Written[T]:
+        """Apply ``change`` to a fresh stage and save what it staged, in ONE transaction;
+        retried on a version conflict (a concurrent save of the same contact or the first
+        naming of the same group), taking turns per account's contact book."""
+        self.get_account(account_id)
+
+        def attempt() -> Written[T]:
+            stage = self.contact_stage(account_id)
+            value = change(stage)
+            return Written(value, self._save_many(stage.pending()))
+
+        with self.turns.turn(("contacts", account_id)):
+            return self._retrying(attempt)
+
+    def save_contact(
+        self,
+        account_id: UUID,
+        msisdn: str,
+        *,
+        first_name: str | None,
+        last_name: str | None,
+        groups: Sequence[str],
+        source: str,
+        origin: dict[str, Any] | None = None,
+    ) -> Written[SavedContact]:
+        """Save the number as the account's contact (one per number: a repeat updates
+        it, a save after a delete re-creates it), joining ``groups`` (created when new).
+        ``value`` says whether it was created, updated or unchanged."""
+        return self._on_contacts(
+            account_id,
+            lambda stage: stage.save(
+                msisdn,
+                first_name=first_name,
+                last_name=last_name,
+                groups=groups,
+                source=source,
+                origin=origin,
+            ),
+        )
+
+    def get_contact(self, contact_id: UUID, account_id: UUID | None = None) -> Contact:
+        """A contact; a deleted one, or another account's, reads as unknown."""
+        try:
+            contact: object = self.repository.get(contact_id)
+        except AggregateNotFoundError:
+            raise ContactNotFoundError(str(contact_id)) from None
+        if (
+            not isinstance(contact, Contact)
+            or contact.deleted
+            or (account_id is not None and contact.account_id != account_id)
+        ):
+            raise ContactNotFoundError(str(contact_id))
+        return contact
+
+    def change_contact(
+        self,
+        account_id: UUID,
+        contact_id: UUID,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> Written[Contact]:
+        """Set a contact's names or groups (``None``: keep); its groups become exactly
+        ``groups``, new ones created."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            in_groups = None
+            new: list[Group] = []
+            if groups is not None:
+                found, new = stage.groups(groups, "manual")
+                in_groups = {g.id.hex: g.name for g in found}
+            if contact.change(
+                first_name=first_name,
+                last_name=last_name,
+                groups=in_groups,
+                source="manual",
+                origin=None,
+                timestamp=stage.now,
+            ):
+                stage.stage(contact)
+                for group in new:
+                    stage.stage(group)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def delete_contact(self, account_id: UUID, contact_id: UUID) -> Written[Contact]:
+        """Delete a contact (an event: its history stays); a later save re-creates it."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            contact.delete(stage.now)
+            stage.stage(contact)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def import_contacts(
+        self, account_id: UUID, parsed: ParsedImport, import_id: UUID
+    ) -> Written[ImportResult]:
+        """Save every contact of a parsed import file in ONE transaction (source
+        ``import``, origin the import and its line); lines that cannot be saved join
+        the file's own rejections. The same file again creates nothing."""
+
+        def change(stage: ContactStage) -> ImportResult:
+            stage.preload(
+                [row.msisdn for row in parsed.rows],
+                list(dict.fromkeys(g for row in parsed.rows for g in row.groups)),
+            )
+            counts = {"created": 0, "updated": 0, "unchanged": 0}
+            rejected = list(parsed.rejected)
+            for row in parsed.rows:
+                try:
+                    saved = stage.save(
+                        row.msisdn,
+                        first_name=row.first_name,
+                        last_name=row.last_name,
+                        groups=row.groups,
+                        source="import",
+                        origin={"import_id": str(import_id), "line": row.line},
+                    )
+                except (InvalidRequestError, ConflictError) as e:
+                    rejected.append(Rejection(row.line, str(e)))
+                    continue
+                counts[saved.outcome] += 1
+            rejected.sort(key=lambda r: r.line)
+            return ImportResult(counts["created"], counts["updated"], counts["unchanged"], rejected)
+
+        with _gc_paused():
+            return self._on_contacts(account_id, change)
 
     def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written[Message]:
         """Cancel before hand-off (203, refunded); a conflict afterwards."""

@@ -35,6 +35,7 @@ from smsledger.api.routes import (
     senders,
     sessions,
     status_codes,
+    stop_service,
     users,
     webhooks,
 )
@@ -97,6 +98,7 @@ def create_app(services: Services) -> FastAPI:
         campaigns,
         senders,
         banned_keywords,
+        stop_service,
         batches,
         delivery_reports,
         ledger,

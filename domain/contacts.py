@@ -83,6 +83,12 @@ def group_id_for(account_id: uuid.UUID, name: str) -> uuid.UUID:
     return uuid.uuid5(_GROUPS, f"{account_id}/{group_key(name)}")
 
 
+def group_ref_id(ref: str) -> uuid.UUID | None:
+    """The group id a reference is written as, ``None`` if it is a name: no name can
+    look like an id (``check_group_name``)."""
+    return uuid.UUID(ref) if _UUID_TEXT.fullmatch(ref.strip()) else None
+
+
 def check_person_name(name: object, field: str) -> str:
     """A first or last name: stripped, 0-100 characters of one printable line."""
     if isinstance(name, str):
@@ -244,6 +250,8 @@ class Contact(Aggregate):
     @event("Recreated", topic="smsledger:Contact.Recreated")
     def _recreated(
         self,
+        account_id: uuid.UUID,
+        msisdn: str,
         first_name: str,
         last_name: str,
         groups: dict[str, str],
@@ -251,7 +259,8 @@ class Contact(Aggregate):
         origin: dict[str, Any] | None,
         timestamp: datetime,
     ) -> None:
-        """A deleted contact's number saved again: a new contact in the same stream."""
+        """A deleted contact's number saved again: a new contact in the same stream
+        (whole, as ``Saved`` is, so a view rebuilds it without the stream's start)."""
         self.source = source
         self._set(first_name, last_name, groups, timestamp)
         self.created_at = timestamp
@@ -297,7 +306,9 @@ def save_contact(
                 timestamp=timestamp,
             )
             return created, "created"
-        contact._recreated(first or "", last or "", joined, source, origin, timestamp)
+        contact._recreated(
+            account_id, msisdn, first or "", last or "", joined, source, origin, timestamp
+        )
         return contact, "created"
     changed = contact.change(
         first_name=first,

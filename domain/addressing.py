@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from smsledger.domain.errors import InvalidRecipientError, InvalidSenderError
+from smsledger.domain.errors import (
+    InvalidRecipientError,
+    InvalidRequestError,
+    InvalidSenderError,
+)
 
 # E.164 allows at most 15 digits; the raw-length cap only stops absurd input early and
 # keeps it out of error messages, so it leaves room for generous formatting.
@@ -172,6 +176,14 @@ def _national_prefix_for_parsing(country_code: int) -> re.Pattern[str] | None:
         return None
     pattern = metadata.national_prefix_for_parsing
     return re.compile(pattern) if pattern else _NEVER
+
+
+def check_region(region: object) -> str:
+    """An ISO 3166 alpha-2 code with a numbering plan (``SE``); ``InvalidRequestError``."""
+    if not isinstance(region, str) or region not in phonenumbers.SUPPORTED_REGIONS:
+        msg = f"country must be an ISO 3166 alpha-2 code with a numbering plan, got {region!r}"
+        raise InvalidRequestError(msg)
+    return region
 
 
 def normalise_msisdn(raw: str) -> str:

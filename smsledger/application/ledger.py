@@ -822,7 +822,7 @@ class Ledger(Application[UUID]):
             rejected = list(parsed.rejected)
             for row in parsed.rows:
                 try:
-                    saved = stage.save(
+                    saved = stage.save_number(
                         row.msisdn,
                         first_name=row.first_name,
                         last_name=row.last_name,

@@ -316,10 +316,29 @@ def test_the_parser_never_raises_for_a_line_and_counts_add_up(
         parsed = parse_contacts_csv(data, region=region)
     except InvalidRequestError:
         return  # a whole-file refusal (a junk header), never anything else
-    blank = sum(1 for cells in lines if not cells or cells == [""])
+    # A line of one empty or all-space cell is a blank line, skipped.
+    blank = sum(1 for cells in lines if len(cells) <= 1 and not "".join(cells).strip())
     assert parsed.lines >= len(lines) - blank or junk
     seen = [r.line for r in parsed.rows] + [r.line for r in parsed.rejected]
     assert len(seen) == len(set(seen)) == parsed.lines
     assert all(line >= 2 for line in seen)
     assert all(r.msisdn.startswith("+") and r.msisdn[1:].isdigit() for r in parsed.rows)
     assert all(r.reason for r in parsed.rejected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=200),
+        st.text(
+            alphabet=st.sampled_from("msisdn,;\"\r\n\x00+4670123 ab|'=\ufeff"), max_size=200
+        ).map(str.encode),
+    )
+)
+def test_any_bytes_are_contacts_rejections_or_one_refusal(data: bytes) -> None:
+    try:
+        parsed = parse_contacts_csv(data, region="SE")
+    except InvalidRequestError:
+        return  # the file as a whole: the one error a file may raise
+    lines = [r.line for r in parsed.rows] + [r.line for r in parsed.rejected]
+    assert len(lines) == len(set(lines)) == parsed.lines

@@ -428,6 +428,22 @@ class GroupPage(BaseModel):
     next_cursor: str | None
 
 
+class ContactEvent(BaseModel):
+    version: int
+    type: str = Field(description="Saved, Changed, Deleted or Recreated")
+    at: datetime
+    data: dict[str, Any] = Field(
+        description="The event's facts: names, groups, and `source` and `origin` (the "
+        "inbound SMS's id, or the import's id and line) saying why."
+    )
+
+
+class ContactHistory(BaseModel):
+    contact_id: UUID
+    deleted: bool
+    events: list[ContactEvent]
+
+
 class ImportRejection(BaseModel):
     line: int = Field(description="The file's line (the header is line 1).")
     reason: str

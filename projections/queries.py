@@ -15,6 +15,7 @@
     q.accounts(account_id | None, limit, cursor) -> (items, next)  GET /v1/accounts
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
+    q.contact_history(contact_id, account_id) -> dict              GET .../contacts/{id}/history
     q.balance_as_of(account_id, at) -> int                         from the event store
     q.status_counts() -> {code: n}                                 /metrics
 
@@ -49,7 +50,7 @@ from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time, in_window
 from smsledger.projections import all_projections, store_for
 from smsledger.projections.events import EventLog, account_of
-from smsledger.projections.history import balance_as_of, message_history
+from smsledger.projections.history import balance_as_of, contact_history, message_history
 from smsledger.projections.invoices import KIND_ORDER
 from smsledger.projections.reconciliation import reconcile
 from smsledger.projections.runner import PAGE_SIZE, ProjectionRunner
@@ -821,6 +822,10 @@ class Queries:
         if as_of is not None:
             _aware(as_of, "as_of")
         return message_history(self.log, message_id, as_of, account_id)
+
+    def contact_history(self, contact_id: UUID, account_id: UUID) -> dict[str, Any]:
+        """The contact's events from the event store (a deleted one's too)."""
+        return contact_history(self.log, contact_id, account_id)
 
 
 __all__ = ["MESSAGE_COLUMNS", "MessageRow", "Queries", "build_runner", "message_dict"]

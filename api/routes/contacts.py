@@ -24,6 +24,7 @@ from smsledger.api.schemas import (
     DIGITS,
     MAX_PAGE,
     ContactCreate,
+    ContactHistory,
     ContactPage,
     ContactPublic,
     ContactUpdate,
@@ -51,6 +52,7 @@ router = APIRouter(
 Reader = Annotated[Principal, allow("admin", "sender", "support")]
 Writer = Annotated[Principal, allow("admin", "sender")]
 Admin = Annotated[Principal, allow("admin")]
+HistoryReader = Annotated[Principal, allow("admin", "support")]
 CSV_MEDIA_TYPE = "text/csv"
 EXPORT_PAGE = 1_000
 
@@ -250,6 +252,20 @@ def read_contact(
     account_id: UUID, contact_id: UUID, services: ServicesDep, caller: Reader
 ) -> dict[str, Any]:
     return contact_public(services.ledger.get_contact(contact_id, owned(caller, account_id)))
+
+
+@router.get(
+    "/contacts/{contact_id}/history",
+    response_model=ContactHistory,
+    responses=problems(401, 403, 404, 503),
+)
+def contact_history(
+    account_id: UUID, contact_id: UUID, services: ServicesDep, caller: HistoryReader
+) -> dict[str, Any]:
+    """Why the contact exists: its events from the event store, each with its source
+    and origin (the inbound SMS, the import and its line); a deleted contact's too."""
+    services.ledger.get_account(owned(caller, account_id))
+    return services.queries.contact_history(contact_id, account_id)
 
 
 @router.patch(

@@ -8,6 +8,7 @@ import csv
 import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -154,12 +155,14 @@ def test_another_accounts_contacts_are_unknown_on_every_route(
     assert client.get(url, headers=mine.as_("admin")).status_code == 404
     assert client.patch(url, json={"first_name": "X"}, headers=mine.as_("admin")).status_code == 404
     assert client.delete(url, headers=mine.as_("admin")).status_code == 404
+    assert client.get(f"{url}/history", headers=mine.as_("support")).status_code == 404
     # My keys on their account's paths: unknown, never forbidden.
     theirs_url = contacts_url(theirs)
     for method, path in [
         ("GET", theirs_url),
         ("POST", theirs_url),
         ("GET", f"{theirs_url}/{their_contact['id']}"),
+        ("GET", f"{theirs_url}/{their_contact['id']}/history"),
         ("PATCH", f"{theirs_url}/{their_contact['id']}"),
         ("DELETE", f"{theirs_url}/{their_contact['id']}"),
         ("GET", f"{theirs_url}/export"),
@@ -362,3 +365,34 @@ def test_the_recipient_cap_counts_the_expanded_list(capped: tuple[TestClient, Se
     )
     assert r.status_code == 202, r.text
     assert len(r.json()["messages"]) == 3
+
+
+def test_support_replays_why_a_contact_exists(client: TestClient, services: Services) -> None:
+    tenant = open_tenant(client)
+    # The number texted Save (the inbound path saves it so), came again in an import,
+    # and was deleted by a sender.
+    sms_id = "0b6f5c1e-0000-4000-8000-000000000001"
+    contact = services.ledger.save_contact(
+        UUID(tenant.id),
+        ANN,
+        first_name="Ann",
+        last_name="Lind",
+        groups=["friends"],
+        source="inbound_save",
+        origin={"inbound_message_id": sms_id},
+    ).value.contact
+    imported = import_csv(client, tenant, b"msisdn,first_name\n+46701234567,Anna\n").json()
+    assert imported["updated"] == 1
+    url = f"{contacts_url(tenant)}/{contact.id}"
+    assert client.delete(url, headers=tenant.as_("sender")).status_code == 204
+    r = client.get(f"{url}/history", headers=tenant.as_("support"))
+    assert r.status_code == 200, r.text
+    history = r.json()
+    assert (history["contact_id"], history["deleted"]) == (str(contact.id), True)
+    events = [(e["version"], e["type"], e["data"].get("source")) for e in history["events"]]
+    assert events == [(1, "Saved", "inbound_save"), (2, "Changed", "import"), (3, "Deleted", None)]
+    assert history["events"][0]["data"]["origin"] == {"inbound_message_id": sms_id}
+    origin = history["events"][1]["data"]["origin"]
+    assert origin["line"] == 2
+    assert history["events"][1]["data"]["first_name"] == "Anna"
+    assert client.get(f"{url}/history", headers=tenant.as_("sender")).status_code == 403

@@ -29,6 +29,7 @@ def all_projections(dialect: str) -> list[Projection]:
     from smsledger.projections.accounts import AccountLedgerProjection
     from smsledger.projections.add_ons import AddOnsProjection
     from smsledger.projections.contacts import ContactsProjection
+    from smsledger.projections.inbound import InboundProjection
     from smsledger.projections.invoices import InvoiceProjection
     from smsledger.projections.messages import MessageStatusProjection
     from smsledger.projections.users import UsersProjection
@@ -42,6 +43,7 @@ def all_projections(dialect: str) -> list[Projection]:
         UsersProjection(store),
         AddOnsProjection(store),
         ContactsProjection(store),
+        InboundProjection(store),
         # After MessageStatusProjection: it reads a message's account from view_messages.
         WebhookOutboxProjection(store),
     ]

@@ -53,6 +53,7 @@ from smsledger.domain.inbound import (
     InboundMessage,
     IncomingSms,
     OptOut,
+    SaveContact,
     classify,
     parse_inbound,
 )
@@ -236,6 +237,27 @@ def _inbound_result(
 
 def _answer(ref: str, outcome: str, sms: InboundMessage) -> dict[str, Any]:
     return {"gateway_ref": ref, "outcome": outcome, "id": sms.id, "action": sms.action}
+
+
+def _save_sender(
+    stage: ContactStage, sms: IncomingSms, command: SaveContact
+) -> InboundAction | None:
+    """``Save <first> <last> <group>``: the sender saved as a contact in that group (the
+    group created if new), in the SMS's own transaction; ``None`` if no contact can be
+    made of it (a name too long, a group name that is not one): the SMS is kept, and
+    nothing else happens, as for any text."""
+    try:
+        stage.save_number(
+            sms.sender,
+            first_name=command.first_name,
+            last_name=command.last_name,
+            groups=[command.group],
+            source="inbound_save",
+            origin={"inbound_message_id": str(sms.id)},
+        )
+    except (InvalidRequestError, ConflictError):
+        return None
+    return "contact_saved"
 
 
 class Ledger(Application[UUID]):
@@ -1041,6 +1063,7 @@ class Ledger(Application[UUID]):
             routed: dict[UUID, tuple[IncomingSms, UUID, InboundAction | None]] = {}
             opt_outs: set[tuple[UUID, str]] = set()
             stopping: dict[UUID, bool] = {}  # the account's sms_stop works now
+            books: dict[UUID, ContactStage] = {}  # each account's contacts a Save changes
             for sms in good:
                 if sms.id in known or sms.id in routed:
                     continue
@@ -1049,7 +1072,13 @@ class Ledger(Application[UUID]):
                 if holder is None:
                     continue
                 action: InboundAction | None = None
-                if isinstance(classify(sms.body), OptOut):
+                command = classify(sms.body)
+                if isinstance(command, SaveContact):
+                    stage = books.get(holder)
+                    if stage is None:
+                        stage = books[holder] = self.contact_stage(holder, now)
+                    action = _save_sender(stage, sms, command)
+                elif isinstance(command, OptOut):
                     account = accounts.get(holder)
                     if account is None:
                         account = accounts[holder] = self.get_account(holder)
@@ -1063,13 +1092,15 @@ class Ledger(Application[UUID]):
             created: dict[UUID, InboundMessage] = {}
             for sms, holder, action in routed.values():
                 # The messages a STOP canceled are credited to the first STOP of a pair.
-                stopped = canceled.pop((holder, sms.sender), []) if action else []
+                opted_out = action == "opt_out"
+                stopped = canceled.pop((holder, sms.sender), []) if opted_out else []
                 created[sms.id] = InboundMessage.receive(sms, holder, action, stopped, now)
             results: list[dict[str, Any]] = []
             first: set[UUID] = set()
             for item, p in zip(items, parsed, strict=True):
                 results.append(_inbound_result(item, p, known, created, first))
-            changed = [*created.values(), *messages, *accounts.values()]
+            saved = [a for stage in books.values() for a in stage.pending()]
+            changed = [*created.values(), *messages, *accounts.values(), *saved]
             return Written(results, self._save_many(changed))
 
         with _gc_paused():

@@ -175,3 +175,50 @@ def test_a_messy_import_twice_and_an_export_that_imports_back(
     strip = [(c["msisdn"], c["first_name"], c["last_name"], c["groups"]) for c in items]
     assert [(c["msisdn"], c["first_name"], c["last_name"], c["groups"]) for c in theirs] == strip
     assert ledger.get_contact(contact_id_for(other, "+46701234567"), other).first_name == "Anna"
+
+
+def test_save_texted_twice_to_the_virtual_number_is_one_contact(
+    ledger: Ledger, views: ViewDatabase, clock: FakeClock
+) -> None:
+    read = ReadSide(ledger, views)
+    account = ledger.open_account("Acme").value.id
+    add_on, _ = ledger.order_add_on(account, "virtual_number", None).value
+    assert add_on.number is not None
+
+    def sms(body: str, ref: str, sender: str = "+46731234567") -> dict[str, str]:
+        at = clock().isoformat()
+        return {
+            "to": add_on.number or "",
+            "from": sender,
+            "body": body,
+            "at": at,
+            "gateway_ref": ref,
+        }
+
+    # Ann texts "Save Ann Lind friends", then again with other words' case, in one
+    # batch with the first SMS repeated (the gateway retried it).
+    results = ledger.receive_inbound(
+        [
+            sms("Save Ann Lind friends", "gw-1"),
+            sms("save ANN Lind Friends", "gw-2"),
+            sms("Save Ann Lind friends", "gw-1"),
+        ]
+    ).value
+    assert [(r["outcome"], r["action"]) for r in results] == [
+        ("stored", "contact_saved"),
+        ("stored", "contact_saved"),
+        ("duplicate", "contact_saved"),
+    ]
+    # A Save no contact can be made of (a group name with '|') is kept, does nothing.
+    (odd,) = ledger.receive_inbound([sms("Save Bo Ek a|b", "gw-3", "+46731234568")]).value
+    assert (odd["outcome"], odd["action"]) == ("stored", None)
+    read.runner.catch_up()
+    items, _ = read.contacts(account)
+    assert [(c["msisdn"], c["first_name"], c["groups"], c["source"]) for c in items] == [
+        ("+46731234567", "ANN", ["friends"], "inbound_save")
+    ]
+    assert counts(read, account) == {"friends": 1}
+    # Why it exists: the first SMS; then the second changed its first name.
+    history = read.contact_history(items[0]["id"], account)
+    origins = [e["data"]["origin"]["inbound_message_id"] for e in history["events"]]
+    assert origins == [str(results[0]["id"]), str(results[1]["id"])]

@@ -396,3 +396,41 @@ def test_support_replays_why_a_contact_exists(client: TestClient, services: Serv
     assert origin["line"] == 2
     assert history["events"][1]["data"]["first_name"] == "Anna"
     assert client.get(f"{url}/history", headers=tenant.as_("sender")).status_code == 403
+
+
+def test_a_save_texted_to_the_virtual_number_lands_in_the_book_and_is_sent_to(
+    client: TestClient, services: Services
+) -> None:
+    from tests.e2e.test_inbound import FAN, gateway_key, sms, with_number
+
+    tenant = open_tenant(client, top_up=10_000)
+    number = with_number(client, tenant)
+    gw = gateway_key(client)
+    # The fan texts Save twice (the second in other case); the gateway retries the first.
+    batch = [
+        sms(number, "Save Ann Lind friends", "gw-1"),
+        sms(number, "SAVE Ann Lind Friends", "gw-2"),
+        sms(number, "Save Ann Lind friends", "gw-1"),
+    ]
+    r = client.post("/v1/inbound-messages", json={"messages": batch}, headers=gw)
+    assert r.status_code == 200, r.text
+    assert [(x["outcome"], x["action"]) for x in r.json()["results"]] == [
+        ("stored", "contact_saved"),
+        ("stored", "contact_saved"),
+        ("duplicate", "contact_saved"),
+    ]
+    catch_up(services)  # no workers here: the test moves the read models
+    items = client.get(contacts_url(tenant), headers=tenant.as_("support"))
+    assert items.status_code == 200, items.text
+    assert [(c["msisdn"], c["groups"], c["source"]) for c in items.json()["items"]] == [
+        (FAN, ["friends"], "inbound_save")
+    ]
+    # The group is a list to send to: the fan once, charged once.
+    r = client.post(
+        "/v1/messages",
+        json={"sender": "Acme", "groups": ["FRIENDS"], "body": "Hi!"},
+        headers=tenant.as_("sender"),
+    )
+    assert r.status_code == 202, r.text
+    assert [m["recipient"] for m in r.json()["messages"]] == [FAN]
+    assert r.json()["total_price"] == r.json()["messages"][0]["price"] > 0

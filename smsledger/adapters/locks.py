@@ -65,6 +65,7 @@ TURN_POOL_SIZE = 16
 """Connections for account turns per process: one per account whose turn is held at a
 moment (the other writers of an account wait in ``Turns``, not here)."""
 POLL_SECONDS = 0.002
+POOL_SECONDS = 5.0
 LEASE_CHECK_SECONDS = 1.0
 """How often a lease holder checks its connection, and a waiter tries again: a takeover
 after the holder dies takes about this long."""
@@ -97,6 +98,9 @@ class PostgresAccountTurns(AccountTurns):
             min_size=1,
             max_size=size,
             kwargs={"autocommit": True},
+            # As the views' pool: a connection that died with a restarted server is
+            # replaced when it is handed out, not found out by the request using it.
+            check=ConnectionPool.check_connection,
             open=False,
             name="smsledger-turns",
         )
@@ -107,7 +111,9 @@ class PostgresAccountTurns(AccountTurns):
     def hold(self, key: object, timeout: float) -> Iterator[None]:
         deadline = time.monotonic() + timeout
         self._open()
-        with self.pool.connection(timeout=max(timeout, 0.001)) as conn:
+        # Waiting for a connection is the database (down, or every turn connection
+        # busy), not the account: at most POOL_SECONDS, then 503 like any other pool.
+        with self.pool.connection(timeout=min(max(timeout, 0.001), POOL_SECONDS)) as conn:
             number = lock_key(self.namespace, key)
             wait_ms = max(int((deadline - time.monotonic()) * 1000), 1)  # 0 is "no limit"
             try:
@@ -212,7 +218,7 @@ class PostgresLease(Lease):
             try:
                 if self._try():
                     return True
-            except psycopg.OperationalError as e:
+            except psycopg.Error as e:
                 log.warning("lease %s: database unavailable (%s); trying again", self.name, e)
                 self._drop()
             stop.wait(LEASE_CHECK_SECONDS)

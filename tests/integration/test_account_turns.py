@@ -17,17 +17,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import pytest
+from psycopg_pool import PoolTimeout
 
 from smsledger.adapters.locks import FileAccountTurns, PostgresAccountTurns
+from smsledger.adapters.storage import Database, unavailable
 from smsledger.bootstrap import build
 from smsledger.domain.account import Account
 from smsledger.domain.errors import ConcurrentUpdateError
 from smsledger.settings import Settings
+from tests.e2e.serving import free_port
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from smsledger.adapters.storage import Database
 
 PRICE = 45
 
@@ -121,3 +122,18 @@ def test_a_sqlite_turn_holds_against_another_process_until_it_ends(tmp_path: Pat
         holder.kill()
         holder.wait(5)
         turns.close()
+
+
+def test_a_turn_on_an_unreachable_database_is_unavailable_within_seconds() -> None:
+    # The database, not the account: the API answers 503 + Retry-After, and the wait
+    # for a connection is the pool's 5 s, not what is left of the turn's 30.
+    gone = Database(kind="postgres", host="127.0.0.1", port=free_port(), user="root", dbname="x")
+    turns = PostgresAccountTurns(gone)
+    started = time.monotonic()
+    try:
+        with pytest.raises(PoolTimeout) as e, turns.hold(uuid.uuid4(), 30.0):
+            pass
+    finally:
+        turns.close()
+    assert time.monotonic() - started < 8.0
+    assert unavailable(e.value)

@@ -691,6 +691,18 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
+    def virtual_number(self, account_id: UUID, at: datetime) -> str | None:
+        """The number of the account's virtual number add-on running at ``at`` (in the
+        account's time zone), or ``None``: where a reply to its messages goes."""
+        account = self.get_account(account_id)
+        day = local_date(at, account.timezone)
+        for add_on_id in reversed(account.add_ons.get("virtual_number", [])):
+            with contextlib.suppress(AddOnNotFoundError):
+                add_on = self.get_add_on(UUID(add_on_id))
+                if add_on.number is not None and add_on.active_on(day):
+                    return add_on.number
+        return None
+
     def get_claim(self, number: str) -> NumberClaim | None:
         """Who held a (normalised) number and when; ``None`` if it was never claimed."""
         try:

@@ -14,7 +14,7 @@ from smsledger.application.ledger import Ledger
 from smsledger.domain.contacts import contact_id_for
 from smsledger.domain.errors import ConflictError, ContactNotFoundError
 from smsledger.projections.db import ViewDatabase
-from smsledger.projections.queries import build_runner
+from smsledger.projections.queries import Queries, build_runner
 from tests.support import FakeClock, ReadSide
 from tests.support import dump_views as dump
 
@@ -61,7 +61,20 @@ def contact_step(data: st.DataObject, ledger: Ledger, account: UUID) -> None:
 def step(data: st.DataObject, ledger: Ledger, clock: FakeClock, state: dict[str, Any]) -> None:
     action = data.draw(
         st.sampled_from(
-            ["top_up", "send", "send", "cancel", "deliver", "model", "time", "issue", "contact"]
+            [
+                "top_up",
+                "send",
+                "send",
+                "cancel",
+                "deliver",
+                "model",
+                "time",
+                "issue",
+                "inbound",
+                "block",
+                "unblock",
+                "contact",
+            ]
         )
     )
     account = data.draw(st.sampled_from(state["accounts"]))
@@ -86,6 +99,24 @@ def step(data: st.DataObject, ledger: Ledger, clock: FakeClock, state: dict[str,
         ledger.change_payment_model(
             account, data.draw(st.sampled_from(["balance", "post_invoice"]))
         )
+    elif action == "inbound":
+        # A text to the subscription account's virtual number: a STOP (sms_stop is on) or
+        # a plain one; a gateway_ref from a small set, so some are duplicates.
+        body = data.draw(st.sampled_from(["STOP", "stopp now", "hello", "Save A B C"]))
+        sms = {
+            "to": state["number"],
+            "from": data.draw(st.sampled_from(NUMBERS[:4])),
+            "body": body,
+            "at": clock().isoformat(),
+            "gateway_ref": f"gw-{data.draw(st.integers(0, 6))}",
+        }
+        ledger.receive_inbound([sms])
+    elif action in ("block", "unblock"):
+        number = data.draw(st.sampled_from(NUMBERS[:4]))
+        if action == "block":
+            ledger.block_number(account, number)
+        else:
+            ledger.unblock_number(account, number)
     elif action == "time":
         clock.advance(hours=data.draw(st.integers(1, 24 * 20)))
     elif action == "contact":
@@ -113,6 +144,10 @@ def test_rebuild_equals_incremental(
         "sent": [],
         "top_ups": 0,
     }
+    ledger.pending_messages = Queries(ledger, views).pending_messages  # as serve wires it
+    post = state["accounts"][1]
+    state["number"] = ledger.order_add_on(post, "virtual_number", None).value[0].number
+    ledger.set_stop_service(post, sms_stop=True, unsubscribe_link=False)
     for _ in range(data.draw(st.integers(5, 30))):
         step(data, ledger, clock, state)
         if data.draw(st.booleans()):

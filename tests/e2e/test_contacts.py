@@ -239,13 +239,14 @@ def test_a_file_that_cannot_be_read_is_refused_and_changes_nothing(client: TestC
         problem_of(r)
     assert import_csv(client, tenant, MESSY.encode(), "?country=se").status_code == 422
     assert import_csv(client, tenant, MESSY.encode(), "?country=XX").status_code == 422
-    r = client.post(
-        f"{contacts_url(tenant)}/import",
-        json={"msisdn": ANN},
-        headers=tenant.as_("admin"),
-    )
-    assert r.status_code == 415
+    url = f"{contacts_url(tenant)}/import"
+    r = client.post(url, json={"msisdn": ANN}, headers=tenant.as_("admin"))
+    assert r.status_code == 422  # JSON: not a file
     problem_of(r)
+    text = {"Content-Type": "text/plain", **tenant.as_("admin")}
+    r = client.post(url, content=b"msisdn\n+46701234567\n", headers=text)
+    assert r.status_code == 415
+    assert "text/csv" in problem_of(r)["detail"]
     assert client.get(contacts_url(tenant), headers=tenant.as_("admin")).json()["items"] == []
 
 

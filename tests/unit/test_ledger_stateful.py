@@ -229,7 +229,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert result["outcome"] == "stored"
         first_word = body.split(maxsplit=1)[0].rstrip("!").lower()
         opt_out = stop_works and first_word in ("stop", "stopp")
-        assert result["action"] == ("opt_out" if opt_out else None)
+        saves = first_word == "save" and len(body.split()) == 4  # Save <first> <last> <group>
+        assert result["action"] == ("opt_out" if opt_out else "contact_saved" if saves else None)
         if not opt_out:
             return
         assert self.ledger.get_account(self.account_id).is_blocked(sender)

@@ -368,25 +368,35 @@ class Account(Aggregate):
         msisdn: str,
         source: BlockSource,
         timestamp: datetime,
+        inbound_id: UUID | None = None,
         message_id: UUID | None = None,
     ) -> bool:
         """Put a normalised number on the block list; ``False`` if already there.
-        ``message_id``: the message whose unsubscribe link asked for it, kept in the
-        event so support can replay why."""
+        ``inbound_id``: the inbound SMS (a STOP) that asked for it; ``message_id``: the
+        message whose unsubscribe link did; kept in the event so support can replay why."""
         check_line(msisdn, "msisdn", max_length=MAX_MSISDN_LENGTH)
         if msisdn in self.blocked:
             return False
-        if message_id is None:
-            self._number_blocked(msisdn, source, timestamp)
-        else:
-            self._number_blocked(msisdn, source, timestamp, message_id=str(message_id))
+        self._number_blocked(
+            msisdn,
+            source,
+            timestamp,
+            None if inbound_id is None else str(inbound_id),
+            None if message_id is None else str(message_id),
+        )
         return True
 
     @event("NumberBlocked", topic="smsledger:Account.NumberBlocked")
     def _number_blocked(
-        self, msisdn: str, source: BlockSource, timestamp: datetime, message_id: str | None = None
+        self,
+        msisdn: str,
+        source: BlockSource,
+        timestamp: datetime,
+        inbound_id: str | None = None,
+        message_id: str | None = None,
     ) -> None:
-        """``message_id`` is absent from events written before unsubscribe links."""
+        """``inbound_id`` is absent from events written before inbound SMS existed,
+        ``message_id`` from those written before unsubscribe links."""
         self.blocked[msisdn] = [source, timestamp.isoformat()]
 
     def unblock_number(self, msisdn: str, timestamp: datetime) -> bool:

@@ -15,6 +15,7 @@
     q.accounts(account_id | None, limit, cursor) -> (items, next)  GET /v1/accounts
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
+    q.contact_history(contact_id, account_id) -> dict              GET .../contacts/{id}/history
     q.balance_as_of(account_id, at) -> int                         from the event store
     q.status_counts() -> {code: n}                                 /metrics
 
@@ -41,15 +42,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from smsledger.domain.addressing import normalise_msisdn
+from smsledger.domain.contacts import group_key, group_ref_id
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
 from smsledger.domain.segments import shown_body
-from smsledger.domain.status import STATUS_CODES, Group, status
+from smsledger.domain.status import ACCEPTED, FUNDED, STATUS_CODES, Group, status
 from smsledger.domain.text import check_line
-from smsledger.domain.times import check_time, in_window
+from smsledger.domain.times import check_time, in_window, utc_text
 from smsledger.projections import all_projections, store_for
 from smsledger.projections.events import EventLog, account_of
-from smsledger.projections.history import balance_as_of, message_history
+from smsledger.projections.history import balance_as_of, contact_history, message_history
 from smsledger.projections.invoices import KIND_ORDER
 from smsledger.projections.reconciliation import reconcile
 from smsledger.projections.runner import PAGE_SIZE, ProjectionRunner
@@ -130,6 +132,16 @@ class AddOnRow(NamedTuple):
     ends_on: str | None
 
 
+class InboundRow(NamedTuple):
+    id: Any
+    seq: int
+    to_number: str
+    from_number: str
+    body: str
+    at: Any
+    action: str | None
+
+
 class UserRow(NamedTuple):
     id: Any
     account_id: Any
@@ -138,6 +150,24 @@ class UserRow(NamedTuple):
     role: str
     state: str
     invited_at: Any
+
+
+class ContactRow(NamedTuple):
+    id: Any
+    msisdn: str
+    first_name: str
+    last_name: str
+    group_names: str
+    source: str
+    created_at: Any
+    updated_at: Any
+
+
+class GroupRow(NamedTuple):
+    id: Any
+    name: str
+    name_key: str
+    members: int
 
 
 class InvoiceSummaryRow(NamedTuple):
@@ -208,6 +238,20 @@ def message_object(message: Message) -> dict[str, Any]:
         "created_at": message.created_on,
         "updated_at": message.modified_on,
     }
+
+
+def _why(change: str, source: str | None, at: datetime, message_id: Any, by_sms: bool) -> str:
+    """One block-list change as support says it: "blocked by the unsubscribe link of
+    message X at T"."""
+    when = utc_text(at)
+    if change != "blocked":
+        return f"unblocked at {when}"
+    if source == "unsubscribe_link":
+        via = "the unsubscribe link" + ("" if message_id is None else f" of message {message_id}")
+        return f"blocked by {via} at {when}"
+    if source == "stop":
+        return f"blocked by {'a STOP texted' if by_sms else 'STOP'} at {when}"
+    return f"blocked by hand at {when}"
 
 
 def _encode_cursor(*parts: Any) -> str:
@@ -662,6 +706,205 @@ class Queries:
             next_cursor = _encode_cursor(last.started_on, str(last.id))
         return items, next_cursor
 
+    # --- contacts and groups -------------------------------------------------------------
+
+    def contacts(
+        self,
+        account_id: UUID,
+        group_id: UUID | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's contacts in number order (of one group, if given), and the next
+        page's cursor; each read on an index ((account, msisdn) or (group, msisdn))."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        after = ""
+        if cursor:
+            (after,) = _decode_cursor(cursor, (str,))
+        columns = ", ".join(f"c.{name}" for name in ContactRow._fields)
+        if group_id is None:
+            query = (
+                f"SELECT {columns} FROM view_contacts c WHERE c.account_id = {ph} "
+                f"AND c.msisdn > {ph} ORDER BY c.msisdn LIMIT {limit + 1}"
+            )
+            args: list[Any] = [s.uuid(account_id), after]
+        else:
+            query = (
+                f"SELECT {columns} FROM view_group_members m "
+                "JOIN view_contacts c ON c.id = m.contact_id "
+                f"WHERE m.group_id = {ph} AND c.account_id = {ph} AND m.msisdn > {ph} "
+                f"ORDER BY m.msisdn LIMIT {limit + 1}"
+            )
+            args = [s.uuid(group_id), s.uuid(account_id), after]
+        with self.views.reading() as cur:
+            cur.execute(query, args)
+            rows = [ContactRow._make(r) for r in cur.fetchall()]
+        items = [self._contact_item(r) for r in rows[:limit]]
+        next_cursor = _encode_cursor(rows[limit - 1].msisdn) if len(rows) > limit else None
+        return items, next_cursor
+
+    def _contact_item(self, r: ContactRow) -> dict[str, Any]:
+        s = self.store
+        return {
+            "id": s.to_uuid(r.id),
+            "msisdn": r.msisdn,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "groups": r.group_names.split("|") if r.group_names else [],
+            "source": r.source,
+            "created_at": s.to_time(r.created_at),
+            "updated_at": s.to_time(r.updated_at),
+        }
+
+    def groups(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's groups by name (in any case), with their member counts."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        after = ""
+        if cursor:
+            (after,) = _decode_cursor(cursor, (str,))
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(GroupRow._fields)} FROM view_groups "
+                f"WHERE account_id = {ph} AND name_key > {ph} ORDER BY name_key "
+                f"LIMIT {limit + 1}",
+                [s.uuid(account_id), after],
+            )
+            rows = [GroupRow._make(r) for r in cur.fetchall()]
+        items = [
+            {"id": s.to_uuid(r.id), "name": r.name, "members": int(r.members)} for r in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(rows[limit - 1].name_key) if len(rows) > limit else None
+        return items, next_cursor
+
+    def find_group(self, account_id: UUID, ref: str) -> UUID | None:
+        """The account's group named ``ref`` (any case) or with the id ``ref``."""
+        s, ph = self.store, self.store.ph
+        group_id = group_ref_id(ref)
+        if group_id is not None:
+            column, value = "id", s.uuid(group_id)
+        else:
+            try:
+                column, value = "name_key", group_key(ref)
+            except InvalidRequestError:
+                return None
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT id FROM view_groups WHERE account_id = {ph} AND {column} = {ph}",
+                [s.uuid(account_id), value],
+            )
+            row = cur.fetchone()
+        return None if row is None else s.to_uuid(row[0])
+
+    def group_members(self, group_ids: Sequence[UUID], limit: int) -> list[str]:
+        """The numbers of these groups' members, each once, in number order; at most
+        ``limit`` (a caller asks one more than it may take, to know it was too many)."""
+        s = self.store
+        if not group_ids:
+            return []
+        cond, args = s.any_of("group_id", [s.uuid(g) for g in group_ids])
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT DISTINCT msisdn FROM view_group_members WHERE {cond} "
+                f"ORDER BY msisdn LIMIT {int(limit)}",
+                args,
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+
+    # --- inbound SMS and block lists ----------------------------------------------------
+
+    def inbound_messages(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The SMS the account received on its virtual numbers, newest first."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where = [f"account_id = {ph}"]
+        args: list[Any] = [s.uuid(account_id)]
+        if cursor:
+            (before,) = _decode_cursor(cursor, (int,))
+            where.append(f"seq < {ph}")
+            args.append(before)
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(InboundRow._fields)} FROM view_inbound_messages "
+                f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT {limit + 1}",
+                args,
+            )
+            rows = [InboundRow._make(r) for r in cur.fetchall()]
+        items = [
+            {
+                "id": s.to_uuid(r.id),
+                "to": r.to_number,
+                "from": r.from_number,
+                "body": r.body,
+                "at": s.to_time(r.at),
+                "action": r.action,
+            }
+            for r in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+        return items, next_cursor
+
+    def number_history(self, msisdn: str, account_id: UUID | None = None) -> dict[str, Any]:
+        """When and why a number was blocked and unblocked, per account, oldest first:
+        ``{"msisdn", "accounts": [{"account_id", "blocked", "events": [{"at", "change",
+        "source", "inbound_id", "inbound", "message_id", "why"}]}]}`` (``inbound``: the
+        STOP's text and time; ``message_id``: the message whose unsubscribe link blocked
+        it; ``why``: one sentence of it all, for support)."""
+        s, ph = self.store, self.store.ph
+        where, args = [f"e.msisdn = {ph}"], [msisdn]
+        if account_id is not None:
+            where.append(f"e.account_id = {ph}")
+            args.append(s.uuid(account_id))
+        with self.views.reading() as cur:
+            cur.execute(
+                "SELECT e.account_id, e.change, e.source, e.inbound_id, e.at, i.body, i.at, "
+                "e.message_id "
+                "FROM view_number_events e LEFT JOIN view_inbound_messages i "
+                f"ON i.id = e.inbound_id WHERE {' AND '.join(where)} ORDER BY e.seq",
+                args,
+            )
+            rows = cur.fetchall()
+        by_account: dict[UUID, dict[str, Any]] = {}
+        for account, change, source, inbound_id, at, body, sms_at, message_id in rows:
+            entry = by_account.setdefault(
+                s.to_uuid(account), {"account_id": s.to_uuid(account), "events": []}
+            )
+            entry["blocked"] = change == "blocked"
+            when = s.to_time(at)
+            linked = None if message_id is None else s.to_uuid(message_id)
+            entry["events"].append(
+                {
+                    "at": when,
+                    "change": change,
+                    "source": source,
+                    "inbound_id": None if inbound_id is None else s.to_uuid(inbound_id),
+                    "inbound": None if body is None else {"body": body, "at": s.to_time(sms_at)},
+                    "message_id": linked,
+                    "why": _why(change, source, when, linked, inbound_id is not None),
+                }
+            )
+        return {"msisdn": msisdn, "accounts": list(by_account.values())}
+
+    def pending_messages(self, pairs: Sequence[tuple[UUID, str]]) -> list[UUID]:
+        """Messages of each ``(account, recipient)`` not final and not handed to a
+        gateway (as the view knows them): what a STOP cancels."""
+        s, ph = self.store, self.store.ph
+        out: list[UUID] = []
+        with self.views.reading() as cur:
+            for account_id, recipient in pairs:  # one indexed range each; STOPs are few
+                cur.execute(
+                    f"SELECT id FROM view_messages WHERE account_id = {ph} AND recipient = {ph} "
+                    f"AND status IN ({ph}, {ph})",
+                    [s.uuid(account_id), recipient, ACCEPTED, FUNDED],
+                )
+                out.extend(s.to_uuid(r[0]) for r in cur.fetchall())
+        return out
+
     def admin_emails(self, account_id: UUID) -> list[str]:
         """The addresses of the account's active admin users (whom to tell)."""
         s, ph = self.store, self.store.ph
@@ -698,6 +941,10 @@ class Queries:
         if as_of is not None:
             _aware(as_of, "as_of")
         return message_history(self.log, message_id, as_of, account_id)
+
+    def contact_history(self, contact_id: UUID, account_id: UUID) -> dict[str, Any]:
+        """The contact's events from the event store (a deleted one's too)."""
+        return contact_history(self.log, contact_id, account_id)
 
 
 __all__ = ["MESSAGE_COLUMNS", "MessageRow", "Queries", "build_runner", "message_dict"]

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smsledger.domain.numbers import DEFAULT_NUMBER_RANGE, NumberRange
 from smsledger.domain.sending import MAX_RECIPIENTS
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
@@ -20,6 +21,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMSLEDGER_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    read_database_url: str | None = Field(
+        default=None,
+        description="A PostgreSQL hot standby of the database for the API's projected "
+        "reads (docs/deployment.md); unset: reads go to the database.",
+    )
     operator_token: str | None = None
     metrics_token: SecretStr | None = Field(
         default=None,
@@ -61,11 +67,22 @@ class Settings(BaseSettings):
     mail_from: str = "smsledger <no-reply@smsledger.invalid>"
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
+    virtual_numbers: str = Field(
+        default=DEFAULT_NUMBER_RANGE,
+        description="The range a virtual number add-on ordered without a number is given "
+        "one from, FIRST-LAST in E.164; default: the simulator's own 95 numbers.",
+    )
+
     simulator_seed: int = 42
     simulator_speed: float = Field(default=1.0, gt=0)
     simulator_mix: str = Field(default="", description="e.g. 'delivered=1,gateway_failure=0'")
     simulator_faults: str = Field(default="", description="e.g. 'duplicate=0,out_of_order=0'")
     simulator_submit_latency: float = Field(default=0.0, ge=0)
+    simulator_replies: str = Field(
+        default="",
+        description="How often a delivered message's recipient texts back to the account's "
+        "virtual number, e.g. 'stop=0.01,save=0.01' (the default); 'stop=0,save=0' is off.",
+    )
 
     # Status callbacks (smsledger.workers.webhooks).
     webhook_allow_loopback: bool = Field(
@@ -95,3 +112,9 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("virtual_numbers")
+    @classmethod
+    def _number_range(cls, value: str) -> str:
+        NumberRange.parse(value)  # ValueError: the service refuses to start
+        return value

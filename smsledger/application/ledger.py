@@ -13,13 +13,16 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
+from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
     PaymentModel,
@@ -29,12 +32,15 @@ from smsledger.domain.account import (
 from smsledger.domain.addons import ADD_ON_KINDS, AddOn
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for, final_bodies
+from smsledger.domain.contact_csv import ImportResult, ParsedImport, Rejection
+from smsledger.domain.contacts import Contact, Group
 from smsledger.domain.errors import (
     AccountNotFoundError,
     AddOnNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
     ConflictError,
+    ContactNotFoundError,
     EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -42,8 +48,25 @@ from smsledger.domain.errors import (
     UserNotFoundError,
 )
 from smsledger.domain.expiry import NOT_ASKED, sweep_message
+from smsledger.domain.inbound import (
+    MAX_INBOUND,
+    InboundAction,
+    InboundMessage,
+    IncomingSms,
+    OptOut,
+    SaveContact,
+    classify,
+    parse_inbound,
+)
 from smsledger.domain.message import Message, refund_all_due
 from smsledger.domain.money import check_currency
+from smsledger.domain.numbers import (
+    DEFAULT_NUMBER_RANGE,
+    NumberClaim,
+    NumberRange,
+    NumberTakenError,
+    claim_id_for,
+)
 from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone, local_date
 from smsledger.domain.pricing import PriceList, load_price_list
 from smsledger.domain.reports import MAX_REPORTS, parse_report
@@ -70,9 +93,11 @@ from smsledger.domain.webhooks import check_webhook_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from eventsourcing.persistence import Recording
+
+    from smsledger.application.ports import PendingMessages
 
 T = TypeVar("T")
 
@@ -141,13 +166,23 @@ class Turns:
     that was most of the work: on PostgreSQL 28 of 60 ran out of their 8 retries (409),
     on SQLite the retries kept the one write lock so busy that 35 of 60 timed out
     waiting for it (p50 9.4 s). Taking turns in this process first makes every save
-    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``). Another
-    process writing the same account still conflicts and retries, as before: the turn
-    is an optimisation of the common case, and the version check stays the rule.
+    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``).
+
+    Other processes: ``across`` (from the composition root) holds the key's turn among
+    every process on the database once this process's turn has come, for what is left
+    of the timeout (``smsledger.adapters.locks``: an advisory lock on PostgreSQL, a
+    byte-range file lock on SQLite); it raises ``ConcurrentUpdateError`` when the wait
+    runs out. One waiter per key per process queues there, the rest queue here. The
+    version check stays the rule: the turn only makes losing it rare.
     """
 
-    def __init__(self, timeout: float = TURN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        timeout: float = TURN_TIMEOUT,
+        across: Callable[[object, float], contextlib.AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.timeout = timeout
+        self.across = across
         self._cond = threading.Condition()
         self._lines: dict[object, _Line] = {}
 
@@ -169,7 +204,11 @@ class Turns:
                     raise ConcurrentUpdateError(msg)
                 self._cond.wait(remaining)
         try:
-            yield
+            if self.across is None:
+                yield
+            else:
+                with self.across(key, max(deadline - time.monotonic(), 0.0)):
+                    yield
         finally:
             with self._cond:
                 line.serving += 1
@@ -215,6 +254,66 @@ class Written(Generic[T]):
     position: int | None
 
 
+def _inbound_result(
+    item: object,
+    parsed: IncomingSms | str,
+    known: dict[UUID, InboundMessage],
+    created: dict[UUID, InboundMessage],
+    first: set[UUID],
+) -> dict[str, Any]:
+    """One SMS's answer; ``first`` collects the ids answered ``stored`` so far, so a
+    repeat within the batch is a ``duplicate`` of the first."""
+    if isinstance(parsed, str):
+        ref = item.get("gateway_ref") if isinstance(item, dict) else None
+        return {
+            "gateway_ref": ref if isinstance(ref, str) else None,
+            "outcome": "invalid",
+            "id": None,
+            "action": None,
+            "reason": parsed,
+        }
+    sms_id = parsed.id
+    stored = known.get(sms_id)
+    if stored is None and sms_id in created:
+        if sms_id not in first:
+            first.add(sms_id)
+            return _answer(parsed.gateway_ref, "stored", created[sms_id])
+        stored = created[sms_id]
+    if stored is not None:
+        return _answer(parsed.gateway_ref, "duplicate", stored)
+    return {
+        "gateway_ref": parsed.gateway_ref,
+        "outcome": "unknown_number",
+        "id": None,
+        "action": None,
+    }
+
+
+def _answer(ref: str, outcome: str, sms: InboundMessage) -> dict[str, Any]:
+    return {"gateway_ref": ref, "outcome": outcome, "id": sms.id, "action": sms.action}
+
+
+def _save_sender(
+    stage: ContactStage, sms: IncomingSms, command: SaveContact
+) -> InboundAction | None:
+    """``Save <first> <last> <group>``: the sender saved as a contact in that group (the
+    group created if new), in the SMS's own transaction; ``None`` if no contact can be
+    made of it (a name too long, a group name that is not one): the SMS is kept, and
+    nothing else happens, as for any text."""
+    try:
+        stage.save_number(
+            sms.sender,
+            first_name=command.first_name,
+            last_name=command.last_name,
+            groups=[command.group],
+            source="inbound_save",
+            origin={"inbound_message_id": str(sms.id)},
+        )
+    except (InvalidRequestError, ConflictError):
+        return None
+    return "contact_saved"
+
+
 class Ledger(Application[UUID]):
     name = "Ledger"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: 100}
@@ -230,9 +329,14 @@ class Ledger(Application[UUID]):
         max_parts: int = 10,
         max_recipients: int = MAX_RECIPIENTS,
         webhook_allow_private: bool = False,
+        number_range: NumberRange | None = None,
         public_url: str = DEFAULT_PUBLIC_URL,
     ) -> None:
         super().__init__(env)
+        self.number_range = number_range or NumberRange.parse(DEFAULT_NUMBER_RANGE)
+        # What an opt-out cancels, from a read model (the composition root wires it);
+        # unwired, an opt-out blocks the number and the hand-off check does the rest.
+        self.pending_messages: PendingMessages | None = None
         self.public_url = public_url  # the base of unsubscribe links
         self.webhook_allow_private = webhook_allow_private
         self.clock = clock
@@ -628,25 +732,38 @@ class Ledger(Application[UUID]):
         """An add-on starting today in the account's time zone, its first fee due today
         (the month-end pass records it), attached to the account in the same transaction.
         The same order again the same day is the same add-on: ``value`` is
-        ``(add_on, ordered_now)``."""
-        now = self.now()
+        ``(add_on, ordered_now)``.
+
+        A virtual number claims its number in the same transaction (``NumberClaim``):
+        the one given, or the first free one of ``number_range`` from a place the
+        account picks. ``NumberTakenError`` (409) if another account holds it."""
+        wanted = None if number is None else normalise_msisdn(number)
 
         def attempt() -> Written[tuple[AddOn, bool]]:
+            now = self.now()
             account = self.get_account(account_id)
             today = local_date(now, account.timezone)
             add_on = AddOn.order(
-                account_id,
-                kind,
-                None if number is None else normalise_msisdn(number),
-                account.currency,
-                today,
-                account.timezone,
-                now,
+                account_id, kind, wanted, account.currency, today, account.timezone, now
             )
             with contextlib.suppress(AddOnNotFoundError):
-                return Written((self.get_add_on(add_on.id), False), None)
+                return Written((self.get_add_on(add_on.id, account_id), False), None)
+            changed: list[Any] = [account]
+            if add_on.kind == "virtual_number":
+                claim = self._claim_number(wanted, account_id, add_on.id, now)
+                changed.append(claim)
+                if wanted is None:
+                    add_on = AddOn.order(
+                        account_id,
+                        kind,
+                        claim.number,
+                        account.currency,
+                        today,
+                        account.timezone,
+                        now,
+                    )
             account.attach_add_on(add_on.id, add_on.kind, now)
-            return Written((add_on, True), self._save(account, add_on))
+            return Written((add_on, True), self._save_many([*changed, add_on]))
 
         with self.turns.turn(account_id):
             return self._retrying(attempt)
@@ -690,15 +807,61 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
+    def virtual_number(self, account_id: UUID, at: datetime) -> str | None:
+        """The number of the account's virtual number add-on running at ``at`` (in the
+        account's time zone), or ``None``: where a reply to its messages goes."""
+        account = self.get_account(account_id)
+        day = local_date(at, account.timezone)
+        for add_on_id in reversed(account.add_ons.get("virtual_number", [])):
+            with contextlib.suppress(AddOnNotFoundError):
+                add_on = self.get_add_on(UUID(add_on_id))
+                if add_on.number is not None and add_on.active_on(day):
+                    return add_on.number
+        return None
+
+    def get_claim(self, number: str) -> NumberClaim | None:
+        """Who held a (normalised) number and when; ``None`` if it was never claimed."""
+        try:
+            claim: object = self.repository.get(claim_id_for(number))
+        except AggregateNotFoundError:
+            return None
+        return claim if isinstance(claim, NumberClaim) else None
+
+    def _claim_number(
+        self, number: str | None, account_id: UUID, add_on_id: UUID, now: datetime
+    ) -> NumberClaim:
+        """The claim to save with the add-on: of ``number``, or of a free number of
+        the range. A free-looking number another order takes meanwhile conflicts on
+        save, and the retry moves on to the next."""
+        candidates = [number] if number is not None else self.number_range.candidates(account_id)
+        for candidate in candidates:
+            claim = self.get_claim(candidate)
+            if claim is None:
+                return NumberClaim.first_claim(candidate, account_id, add_on_id, now)
+            if number is not None or claim.is_free_at(now):
+                claim.claim(account_id, add_on_id, now)  # NumberTakenError if held
+                return claim
+        msg = "no virtual number is left in the range; order one with its number"
+        raise NumberTakenError(msg)
+
     def give_add_on_notice(self, add_on_id: UUID) -> Written[tuple[AddOn, bool]]:
         """Notice given today: the add-on ends at the later of its commitment's end and
-        three months from today."""
+        three months from today. A virtual number's claim is released at that end
+        (midnight in the add-on's time zone), in the same transaction."""
         now = self.now()
 
         def attempt() -> Written[tuple[AddOn, bool]]:
             add_on = self.get_add_on(add_on_id)
             given = add_on.give_notice(local_date(now, add_on.timezone), now)
-            return Written((add_on, given), self._save(add_on))
+            changed: list[Any] = [add_on]
+            if given and add_on.number is not None and add_on.ends_on is not None:
+                claim = self.get_claim(add_on.number)
+                ends = datetime.combine(
+                    date.fromisoformat(add_on.ends_on), dt_time(0), ZoneInfo(add_on.timezone)
+                )
+                if claim is not None and claim.release(add_on.id, ends, now):
+                    changed.append(claim)
+            return Written((add_on, given), self._save_many(changed))
 
         return self._retrying(attempt)
 
@@ -771,23 +934,149 @@ class Ledger(Application[UUID]):
 
     def get_messages(self, message_ids: Sequence[UUID]) -> dict[UUID, Message]:
         """Many messages in one read where the store allows it; unknown ids are left out."""
-        recorder = self.recorder
-        if not hasattr(recorder, "select_events_many"):
-            found: dict[UUID, Message] = {}
-            for mid in message_ids:
-                with contextlib.suppress(MessageNotFoundError):
-                    found[mid] = self.get_message(mid)
-            return found
-        stored = recorder.select_events_many(list(message_ids))
-        out: dict[UUID, Message] = {}
-        for mid, events in stored.items():
-            aggregate: Any = None  # rebuilt event by event
-            for stored_event in events:
-                domain_event = self.mapper.to_domain_event(stored_event)
-                aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
-            if isinstance(aggregate, Message):
-                out[mid] = aggregate
-        return out
+        return self._load_many(message_ids, Message)
+
+    # --- contacts and groups (smsledger.application.contacts) ---------------------------
+
+    def contact_stage(self, account_id: UUID, now: datetime | None = None) -> ContactStage:
+        """A unit of work over the account's contacts and groups, for a use case that
+        saves them with its own aggregates (``ContactStage.pending``)."""
+        return ContactStage(
+            lambda ids: self._load_many(ids, object), account_id, self.now() if now is None else now
+        )
+
+    def _on_contacts(self, account_id: UUID, change: Callable[[ContactStage], T]) -> Written[T]:
+        """Apply ``change`` to a fresh stage and save what it staged, in ONE transaction;
+        retried on a version conflict (a concurrent save of the same contact or the first
+        naming of the same group), taking turns per account's contact book."""
+        self.get_account(account_id)
+
+        def attempt() -> Written[T]:
+            stage = self.contact_stage(account_id)
+            value = change(stage)
+            return Written(value, self._save_many(stage.pending()))
+
+        with self.turns.turn(("contacts", account_id)):
+            return self._retrying(attempt)
+
+    def save_contact(
+        self,
+        account_id: UUID,
+        msisdn: str,
+        *,
+        first_name: str | None,
+        last_name: str | None,
+        groups: Sequence[str],
+        source: str,
+        origin: dict[str, Any] | None = None,
+    ) -> Written[SavedContact]:
+        """Save the number as the account's contact (one per number: a repeat updates
+        it, a save after a delete re-creates it), joining ``groups`` (created when new).
+        ``value`` says whether it was created, updated or unchanged."""
+        return self._on_contacts(
+            account_id,
+            lambda stage: stage.save(
+                msisdn,
+                first_name=first_name,
+                last_name=last_name,
+                groups=groups,
+                source=source,
+                origin=origin,
+            ),
+        )
+
+    def get_contact(self, contact_id: UUID, account_id: UUID | None = None) -> Contact:
+        """A contact; a deleted one, or another account's, reads as unknown."""
+        try:
+            contact: object = self.repository.get(contact_id)
+        except AggregateNotFoundError:
+            raise ContactNotFoundError(str(contact_id)) from None
+        if (
+            not isinstance(contact, Contact)
+            or contact.deleted
+            or (account_id is not None and contact.account_id != account_id)
+        ):
+            raise ContactNotFoundError(str(contact_id))
+        return contact
+
+    def change_contact(
+        self,
+        account_id: UUID,
+        contact_id: UUID,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> Written[Contact]:
+        """Set a contact's names or groups (``None``: keep); its groups become exactly
+        ``groups``, new ones created."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            in_groups = None
+            new: list[Group] = []
+            if groups is not None:
+                found, new = stage.groups(groups, "manual")
+                in_groups = {g.id.hex: g.name for g in found}
+            if contact.change(
+                first_name=first_name,
+                last_name=last_name,
+                groups=in_groups,
+                source="manual",
+                origin=None,
+                timestamp=stage.now,
+            ):
+                stage.stage(contact)
+                for group in new:
+                    stage.stage(group)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def delete_contact(self, account_id: UUID, contact_id: UUID) -> Written[Contact]:
+        """Delete a contact (an event: its history stays); a later save re-creates it."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            contact.delete(stage.now)
+            stage.stage(contact)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def import_contacts(
+        self, account_id: UUID, parsed: ParsedImport, import_id: UUID
+    ) -> Written[ImportResult]:
+        """Save every contact of a parsed import file in ONE transaction (source
+        ``import``, origin the import and its line); lines that cannot be saved join
+        the file's own rejections. The same file again creates nothing."""
+
+        def change(stage: ContactStage) -> ImportResult:
+            stage.preload(
+                [row.msisdn for row in parsed.rows],
+                list(dict.fromkeys(g for row in parsed.rows for g in row.groups)),
+            )
+            counts = {"created": 0, "updated": 0, "unchanged": 0}
+            rejected = list(parsed.rejected)
+            for row in parsed.rows:
+                try:
+                    saved = stage.save_number(
+                        row.msisdn,
+                        first_name=row.first_name,
+                        last_name=row.last_name,
+                        groups=row.groups,
+                        source="import",
+                        origin={"import_id": str(import_id), "line": row.line},
+                    )
+                except (InvalidRequestError, ConflictError) as e:
+                    rejected.append(Rejection(row.line, str(e)))
+                    continue
+                counts[saved.outcome] += 1
+            rejected.sort(key=lambda r: r.line)
+            return ImportResult(counts["created"], counts["updated"], counts["unchanged"], rejected)
+
+        with _gc_paused():
+            return self._on_contacts(account_id, change)
 
     def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written[Message]:
         """Cancel before hand-off (203, refunded); a conflict afterwards."""
@@ -848,6 +1137,130 @@ class Ledger(Application[UUID]):
 
         with _gc_paused():
             return self._retrying(attempt)
+
+    # --- inbound SMS ---------------------------------------------------------------------
+
+    def _load_many(self, ids: Sequence[UUID], kind: type[T]) -> dict[UUID, T]:
+        """Aggregates of one kind in one read where the store allows it (unknown ids
+        and other kinds are left out). Only for aggregates that are never snapshotted."""
+        found: dict[UUID, T] = {}
+        if not ids:
+            return found
+        recorder = self.recorder
+        if not hasattr(recorder, "select_events_many"):
+            for aggregate_id in ids:
+                with contextlib.suppress(AggregateNotFoundError):
+                    aggregate: object = self.repository.get(aggregate_id)
+                    if isinstance(aggregate, kind):
+                        found[aggregate_id] = aggregate
+            return found
+        for aggregate_id, events in recorder.select_events_many(list(ids)).items():
+            rebuilt: Any = None
+            for stored_event in events:
+                rebuilt = self.mapper.to_domain_event(stored_event).mutate(rebuilt)  # type: ignore[attr-defined]
+            if isinstance(rebuilt, kind):
+                found[aggregate_id] = rebuilt
+        return found
+
+    def receive_inbound(self, items: Sequence[Any]) -> Written[list[dict[str, Any]]]:
+        """Take a batch of inbound SMS in ONE transaction; ``value`` is one
+        ``{"gateway_ref", "outcome", "id", "action"}`` per SMS, in order (``reason``
+        too for an ``invalid`` one).
+
+        An SMS goes to the account that held its ``to`` number at its ``at``
+        (``unknown_number`` if none did). A ``gateway_ref`` seen before, in an earlier
+        batch or earlier in this one, is a ``duplicate`` and does nothing again. A STOP
+        to an account whose stop service is on puts the sender on the block list
+        (``source: stop``) and cancels, refunded, every message of the account to that
+        number not yet handed to a gateway, with the SMS's own event.
+        """
+        if not isinstance(items, list | tuple) or len(items) > MAX_INBOUND:
+            msg = f"messages must be a list of at most {MAX_INBOUND}"
+            raise InvalidRequestError(msg)
+        parsed = [parse_inbound(item) for item in items]
+        good = [p for p in parsed if isinstance(p, IncomingSms)]
+        ids = list(dict.fromkeys(p.id for p in good))
+        claim_ids = list(dict.fromkeys(claim_id_for(p.to) for p in good))
+
+        def attempt() -> Written[list[dict[str, Any]]]:
+            now = self.now()
+            known = self._load_many(ids, InboundMessage)
+            claims = self._load_many(claim_ids, NumberClaim)
+            accounts: dict[UUID, Account] = {}
+            # Pass 1: route each new SMS and decide what it does; opt-outs block now.
+            routed: dict[UUID, tuple[IncomingSms, UUID, InboundAction | None]] = {}
+            opt_outs: set[tuple[UUID, str]] = set()
+            stopping: dict[UUID, bool] = {}  # the account's sms_stop works now
+            books: dict[UUID, ContactStage] = {}  # each account's contacts a Save changes
+            for sms in good:
+                if sms.id in known or sms.id in routed:
+                    continue
+                claim = claims.get(claim_id_for(sms.to))
+                holder = None if claim is None else claim.holder_at(sms.at)
+                if holder is None:
+                    continue
+                action: InboundAction | None = None
+                command = classify(sms.body)
+                if isinstance(command, SaveContact):
+                    stage = books.get(holder)
+                    if stage is None:
+                        stage = books[holder] = self.contact_stage(holder, now)
+                    action = _save_sender(stage, sms, command)
+                elif isinstance(command, OptOut):
+                    account = accounts.get(holder)
+                    if account is None:
+                        account = accounts[holder] = self.get_account(holder)
+                        stopping[holder] = self.stop_service(account, now)[0]
+                    if stopping[holder]:
+                        account.block_number(sms.sender, "stop", now, sms.id)
+                        opt_outs.add((holder, sms.sender))
+                        action = "opt_out"
+                routed[sms.id] = (sms, holder, action)
+            canceled, messages = self._cancel_pending(opt_outs, accounts, now)
+            created: dict[UUID, InboundMessage] = {}
+            for sms, holder, action in routed.values():
+                # The messages a STOP canceled are credited to the first STOP of a pair.
+                opted_out = action == "opt_out"
+                stopped = canceled.pop((holder, sms.sender), []) if opted_out else []
+                created[sms.id] = InboundMessage.receive(sms, holder, action, stopped, now)
+            results: list[dict[str, Any]] = []
+            first: set[UUID] = set()
+            for item, p in zip(items, parsed, strict=True):
+                results.append(_inbound_result(item, p, known, created, first))
+            saved = [a for stage in books.values() for a in stage.pending()]
+            changed = [*created.values(), *messages, *accounts.values(), *saved]
+            return Written(results, self._save_many(changed))
+
+        with _gc_paused():
+            return self._retrying(attempt)
+
+    def _cancel_pending(
+        self, pairs: set[tuple[UUID, str]], accounts: dict[UUID, Account], now: datetime
+    ) -> tuple[dict[tuple[UUID, str], list[UUID]], list[Message]]:
+        """Cancel, refunded, the messages of each ``(account, recipient)`` not yet
+        handed to a gateway (as the read model knows them); the refunds go on the
+        account instances in ``accounts`` (saved once, with their block events).
+        ``(canceled ids by pair, messages changed)``."""
+        if not pairs or self.pending_messages is None:
+            return {}, []
+        found = self.get_messages(self.pending_messages(sorted(pairs)))
+        canceled: dict[tuple[UUID, str], list[UUID]] = {}
+        changed: list[Message] = []
+        for message in found.values():
+            pair = (message.account_id, message.recipient)
+            if pair not in pairs or message.final or message.handed_off:
+                continue
+            if message.status == SENDING:  # being handed off now: the gateway has it
+                continue
+            message.cancel(now)
+            changed.append(message)
+            canceled.setdefault(pair, []).append(message.id)
+        for account_id, refunds in refund_all_due(changed, now).items():
+            account = accounts.get(account_id)
+            if account is None:
+                account = accounts[account_id] = self.get_account(account_id)
+            account.refund(refunds, now)
+        return canceled, changed
 
     def _save_many(self, aggregates: Sequence[Any]) -> int | None:
         """``_save`` for batches of aggregates: the same record, snapshots and notify,

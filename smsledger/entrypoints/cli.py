@@ -54,7 +54,9 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
             raise StartupError(msg)
     else:
         migrate(database)
-    services = build(settings.model_copy(update=overrides), database=database)
+    # A command reads what it just caught up, on the database itself: never a standby.
+    update = {"read_database_url": None, **overrides}
+    services = build(settings.model_copy(update=update), database=database)
     try:
         yield services
     finally:
@@ -89,7 +91,7 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.entrypoints.server import serve
 
-    return serve(settings, host=args.host, port=args.port)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
@@ -128,7 +130,7 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
         unhealthy = [h for h in runner.health() if not h.healthy]
         if unhealthy:  # said once at start; each new skip is logged as it happens
             print(format_health(unhealthy), file=sys.stderr)
-        runner.run_forever(_stop_on_signal())
+        _run_leased(services, "projections", runner.run_forever)
         return 0
 
 
@@ -157,6 +159,20 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.domain.errors import MessageNotFoundError
 
     with _services(settings, gateway="none") as services:
+        if isinstance(args.message_id, str):  # a number: its block-list history
+            if args.as_of is not None:
+                print("smsledger history: --as-of is for a message id", file=sys.stderr)
+                return 2
+            services.runner.catch_up(None, timeout=10.0)  # what the log says now
+            number = services.queries.number_history(args.message_id)
+            if not number["accounts"]:
+                print(
+                    f"smsledger history: {args.message_id} was never on a block list",
+                    file=sys.stderr,
+                )
+                return 1
+            sys.stdout.write(_json(number))
+            return 0
         try:
             history = services.queries.history(args.message_id, args.as_of)
         except MessageNotFoundError:
@@ -226,7 +242,7 @@ def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
             n = dispatcher.run_until_idle()
             print(f"idle after {n} steps of work")
             return 0
-        dispatcher.run_forever(_stop_on_signal())
+        _run_leased(services, "dispatcher", dispatcher.run_forever)
         return 0
 
 
@@ -276,8 +292,17 @@ def _cmd_deliver_webhooks(args: argparse.Namespace, settings: Settings) -> int:
         if args.until_idle:
             print(f"delivered {worker.run_until_idle()} callback(s)")
             return 0
-        worker.run_forever(_stop_on_signal())
+        _run_leased(services, "webhooks", worker.run_forever)
         return 0
+
+
+def _run_leased(services: Services, name: str, run: Callable[[threading.Event], None]) -> None:
+    """Run a worker loop until a signal, while this process holds its lease: a second
+    one started beside it waits, and takes over when the first stops or dies (the same
+    lease as ``serve``'s in-process worker of that name)."""
+    from smsledger.bootstrap import leased_worker
+
+    leased_worker(services.database, name, run).run(_stop_on_signal())
 
 
 def _stop_on_signal() -> threading.Event:
@@ -307,6 +332,19 @@ def _uuid(what: str) -> Callable[[str], UUID]:
 
     parse.__name__ = what  # argparse names the type in some messages
     return parse
+
+
+def _message_or_number(text: str) -> UUID | str:
+    """A message id, or a phone number (``+46731234567``, normalised to E.164)."""
+    if text.startswith("+") or (text.isascii() and text.isdigit()):
+        from smsledger.domain.addressing import normalise_msisdn
+        from smsledger.domain.errors import InvalidRecipientError
+
+        try:
+            return normalise_msisdn(text)
+        except InvalidRecipientError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("recipient", "number")) from None
+    return _uuid("message id")(text)
 
 
 def _time(text: str) -> datetime:
@@ -374,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the HTTP API, plus the workers in the same process")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_count(0, 65535), default=8000)
+    p.add_argument(
+        "--workers",
+        type=_count(1, 64),
+        default=1,
+        metavar="N",
+        help="API processes sharing the port (default 1); the background workers run "
+        "once, in the supervising process (docs/deployment.md)",
+    )
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("migrate", help="apply the migrations to the configured database")
     p.set_defaults(func=_cmd_migrate)
@@ -402,8 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="sweep at a --now ahead of the clock anyway"
     )
     p.set_defaults(func=_cmd_sweep)
-    p = sub.add_parser("history", help="a message's event history, for support")
-    p.add_argument("message_id", type=_uuid("message id"))
+    p = sub.add_parser(
+        "history",
+        help="a message's event history, or a number's block-list history, for support",
+    )
+    p.add_argument(
+        "message_id",
+        type=_message_or_number,
+        help="a message id, or a number (+46...): when and why each account blocked it",
+    )
     p.add_argument(
         "--as-of",
         type=_time,

@@ -3,18 +3,27 @@ the page and its opt-out, garbage tokens, forgery, probing and another account's
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from smsledger.domain.times import utc_text
 from tests.e2e.conftest import OPERATOR, Tenant, catch_up, open_tenant
+from tests.e2e.test_cli import run
+from tests.support import url_of
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fastapi.testclient import TestClient
     from httpx import Response
 
+    from smsledger.adapters.storage import Database
+    from smsledger.application.ledger import Ledger
     from smsledger.bootstrap import Services
+    from tests.support import FakeClock
 
 NUMBER = "+46731234567"
 MASKED = "+4673•••••67"
@@ -239,3 +248,30 @@ def test_the_page_shows_nothing_of_another_account(client: TestClient) -> None:
     assert blocklist(client, globex) == []
     assert send(client, globex, "Still welcome")["messages"][0]["status"]["code"] == 103
     assert_page(client.get(f"/u/{globex_token}"), 200, "Unsubscribe?", "Globex")
+
+
+def test_history_of_the_number_says_which_messages_link_blocked_it(
+    ledger: Ledger, database: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    # The recipient opts out through the link of Acme's message, then support asks.
+    account = ledger.open_account("Acme", payment_model="post_invoice").value.id
+    ledger.set_stop_service(account, sms_stop=False, unsubscribe_link=True)
+    receipt = ledger.send_batch(account, sender="Acme", recipients=[NUMBER], body="Hi")
+    message_id = receipt.lines[0]["id"]
+    token = token_in(receipt.bodies[0] or "")
+    clicked = clock.advance(hours=3)
+    ledger.unsubscribe(token)
+    done = run(["history", NUMBER], url_of(database), tmp_path)
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(done.stdout)["accounts"]
+    assert entry["account_id"] == str(account)
+    assert entry["blocked"] is True
+    (event,) = entry["events"]
+    assert (event["change"], event["source"], event["message_id"]) == (
+        "blocked",
+        "unsubscribe_link",
+        message_id,
+    )
+    assert event["why"] == (
+        f"blocked by the unsubscribe link of message {message_id} at {utc_text(clicked)}"
+    )

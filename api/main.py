@@ -38,6 +38,7 @@ from smsledger.api.routes import (
     senders,
     sessions,
     status_codes,
+    stop_service,
     users,
     webhooks,
 )
@@ -100,6 +101,7 @@ def create_app(services: Services) -> FastAPI:
         campaigns,
         senders,
         banned_keywords,
+        stop_service,
         batches,
         delivery_reports,
         ledger,

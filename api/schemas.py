@@ -780,3 +780,23 @@ class WebhookDeliveryPublic(BaseModel):
 class WebhookDeliveryPage(BaseModel):
     items: list[WebhookDeliveryPublic]
     next_cursor: str | None
+
+
+# --- the stop service ---------------------------------------------------------------------
+
+
+class StopServiceUpdate(Input):
+    sms_stop: Annotated[bool, Strict()] = Field(
+        description="An inbound STOP or STOPP to the account's virtual number puts the sender "
+        "on the block list and cancels, with refund, what is not yet handed off to it."
+    )
+    unsubscribe_link: Annotated[bool, Strict()] = Field(
+        description="Every message gets a short link that lets its recipient opt out."
+    )
+
+
+class StopServicePublic(BaseModel):
+    sms_stop: bool = Field(description="On and working now (its add-on or subscription runs).")
+    unsubscribe_link: bool = Field(
+        description="On and working now (its add-on or subscription runs)."
+    )

@@ -78,9 +78,10 @@ def sender_key(name: str) -> str:
 
 class Account(Aggregate):
     TOPIC = "smsledger:Account"
-    # Version 2 added campaigns per country and verified sender names. Snapshots taken
-    # before carry neither; the library calls ``upcast_v1_v2`` on their state.
-    class_version = 2
+    # Version 2 added campaigns per country and verified sender names; version 3 the
+    # add-ons attached and the stop service. Snapshots taken before carry none of these;
+    # the library calls ``upcast_v1_v2`` and ``upcast_v2_v3`` on their state.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -90,6 +91,12 @@ class Account(Aggregate):
                 campaigns[LEGACY_CAMPAIGN + country] = [country, _EPOCH, None]
         state.setdefault("campaigns", campaigns)
         state.setdefault("verified_senders", {})
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state.setdefault("add_ons", {})
+        state.setdefault("sms_stop", False)
+        state.setdefault("unsubscribe_link", False)
 
     class Created(Aggregate.Created):
         TOPIC = "smsledger:Account.Created"
@@ -116,6 +123,9 @@ class Account(Aggregate):
         self.verified_senders: dict[str, list[str]] = {}  # sender_key -> [name, verified_at]
         self.banned_keywords: list[str] = []
         self.issued_invoices: list[str] = []
+        self.add_ons: dict[str, list[str]] = {}  # kind -> ids of its add-ons, oldest first
+        self.sms_stop = False  # the stop service: inbound STOP blocks the sender
+        self.unsubscribe_link = False  # the stop service: a link in every message
 
     # --- top-ups -----------------------------------------------------------------
 
@@ -374,6 +384,52 @@ class Account(Aggregate):
     @event("NumberUnblocked", topic="smsledger:Account.NumberUnblocked")
     def _number_unblocked(self, msisdn: str, timestamp: datetime) -> None:
         del self.blocked[msisdn]
+
+    # --- add-ons and the stop service ------------------------------------------------------
+
+    def attach_add_on(self, add_on_id: UUID, kind: str, timestamp: datetime) -> bool:
+        """Note an add-on ordered for the account (its own aggregate keeps its dates and
+        fees), so that what the add-on enables can find it; ``False`` if noted before."""
+        ids = self.add_ons.get(kind, [])
+        if str(add_on_id) in ids:
+            return False
+        self._add_on_attached(str(add_on_id), kind, timestamp)
+        return True
+
+    @event("AddOnAttached", topic="smsledger:Account.AddOnAttached")
+    def _add_on_attached(self, add_on_id: str, kind: str, timestamp: datetime) -> None:
+        self.add_ons.setdefault(kind, []).append(add_on_id)
+
+    def set_stop_service(
+        self, sms_stop: bool, unsubscribe_link: bool, backed: frozenset[str], timestamp: datetime
+    ) -> bool:
+        """Switch the stop service's two parts. Switching one on needs what provides it
+        (``backed``: the kinds of add-on running today, or both under a post-invoicing
+        subscription), else ``ConflictError``; switching off always works. ``False`` if
+        nothing changed."""
+        if not isinstance(sms_stop, bool) or not isinstance(unsubscribe_link, bool):
+            msg = "sms_stop and unsubscribe_link must be true or false"
+            raise InvalidRequestError(msg)
+        if sms_stop and "virtual_number" not in backed:
+            msg = "sms_stop needs a virtual number add-on (or a post-invoicing subscription)"
+            raise ConflictError(msg)
+        if unsubscribe_link and "unsubscribe_link" not in backed:
+            msg = (
+                "unsubscribe_link needs an unsubscribe link add-on "
+                "(or a post-invoicing subscription)"
+            )
+            raise ConflictError(msg)
+        if (sms_stop, unsubscribe_link) == (self.sms_stop, self.unsubscribe_link):
+            return False
+        self._stop_service_set(sms_stop, unsubscribe_link, timestamp)
+        return True
+
+    @event("StopServiceSet", topic="smsledger:Account.StopServiceSet")
+    def _stop_service_set(
+        self, sms_stop: bool, unsubscribe_link: bool, timestamp: datetime
+    ) -> None:
+        self.sms_stop = sms_stop
+        self.unsubscribe_link = unsubscribe_link
 
     # --- status callbacks (``smsledger.domain.webhooks``) --------------------------------
 

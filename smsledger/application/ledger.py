@@ -26,7 +26,7 @@ from smsledger.domain.account import (
     check_account_name,
     check_payment_model,
 )
-from smsledger.domain.addons import AddOn
+from smsledger.domain.addons import ADD_ON_KINDS, AddOn
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
 from smsledger.domain.errors import (
@@ -59,7 +59,7 @@ from smsledger.domain.webhooks import check_webhook_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from datetime import timedelta
+    from datetime import date, timedelta
 
     from eventsourcing.persistence import Recording
 
@@ -524,24 +524,69 @@ class Ledger(Application[UUID]):
         self, account_id: UUID, kind: str, number: str | None
     ) -> Written[tuple[AddOn, bool]]:
         """An add-on starting today in the account's time zone, its first fee due today
-        (the month-end pass records it). The same order again the same day is the same
-        add-on: ``value`` is ``(add_on, ordered_now)``."""
-        account = self.get_account(account_id)
+        (the month-end pass records it), attached to the account in the same transaction.
+        The same order again the same day is the same add-on: ``value`` is
+        ``(add_on, ordered_now)``."""
         now = self.now()
-        today = local_date(now, account.timezone)
-        add_on = AddOn.order(
-            account_id,
-            kind,
-            None if number is None else normalise_msisdn(number),
-            account.currency,
-            today,
-            account.timezone,
-            now,
+
+        def attempt() -> Written[tuple[AddOn, bool]]:
+            account = self.get_account(account_id)
+            today = local_date(now, account.timezone)
+            add_on = AddOn.order(
+                account_id,
+                kind,
+                None if number is None else normalise_msisdn(number),
+                account.currency,
+                today,
+                account.timezone,
+                now,
+            )
+            with contextlib.suppress(AddOnNotFoundError):
+                return Written((self.get_add_on(add_on.id), False), None)
+            account.attach_add_on(add_on.id, add_on.kind, now)
+            return Written((add_on, True), self._save(account, add_on))
+
+        with self.turns.turn(account_id):
+            return self._retrying(attempt)
+
+    def backed_kinds(self, account: Account, day: date) -> frozenset[str]:
+        """The kinds of add-on the account has running on ``day`` (its own date): both
+        under a post-invoicing subscription, which includes them."""
+        if account.payment_model == "post_invoice":
+            return frozenset(ADD_ON_KINDS)
+        running = set()
+        for kind, ids in account.add_ons.items():
+            for add_on_id in ids:
+                with contextlib.suppress(AddOnNotFoundError):
+                    if self.get_add_on(UUID(add_on_id)).active_on(day):
+                        running.add(kind)
+                        break
+        return frozenset(running)
+
+    def stop_service(self, account: Account, at: datetime) -> tuple[bool, bool]:
+        """``(sms_stop, unsubscribe_link)`` as they work at ``at``: switched on, and what
+        provides each still running (an add-on that ended switches its part off)."""
+        if not (account.sms_stop or account.unsubscribe_link):
+            return False, False
+        backed = self.backed_kinds(account, local_date(at, account.timezone))
+        return (
+            account.sms_stop and "virtual_number" in backed,
+            account.unsubscribe_link and "unsubscribe_link" in backed,
         )
-        try:
-            return Written((add_on, True), self._save(add_on))
-        except RecordConflictError:
-            return Written((self.get_add_on(add_on.id), False), None)
+
+    def set_stop_service(
+        self, account_id: UUID, *, sms_stop: bool, unsubscribe_link: bool
+    ) -> Written[Account]:
+        """Switch the stop service; a part switched on needs its add-on running today or a
+        post-invoicing subscription (else ``ConflictError``, 409)."""
+        now = self.now()
+
+        def change(account: Account) -> Account:
+            backed = self.backed_kinds(account, local_date(now, account.timezone))
+            account.set_stop_service(sms_stop, unsubscribe_link, backed, now)
+            return account
+
+        return self._on_account(account_id, change)
 
     def give_add_on_notice(self, add_on_id: UUID) -> Written[tuple[AddOn, bool]]:
         """Notice given today: the add-on ends at the later of its commitment's end and

@@ -227,3 +227,17 @@ def test_an_account_keyword_rejects_the_batch_with_404() -> None:
     account.set_banned_keywords(["Lottery"], NOW)
     assert statuses(account, ["+46701234567"], body="Our lotteries are open") == [404]
     assert account.balance == 100_000
+
+
+def test_a_snapshot_from_before_the_stop_service_has_it_off_and_no_add_ons() -> None:
+    old = funded_account()
+    gone = ("add_ons", "sms_stop", "unsubscribe_link")
+    state = {k: v for k, v in vars(old).items() if k not in gone}
+    Account.upcast_v2_v3(state)
+    restored = Account.__new__(Account)
+    restored.__dict__.update(state)
+    assert (restored.sms_stop, restored.unsubscribe_link, restored.add_ons) == (False, False, {})
+    with pytest.raises(ConflictError):
+        restored.set_stop_service(True, False, frozenset(), NOW)
+    assert restored.set_stop_service(True, False, frozenset({"virtual_number"}), NOW)
+    assert restored.sms_stop

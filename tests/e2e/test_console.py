@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from tests.e2e.conftest import OPERATOR, catch_up, open_tenant
+from tests.e2e.conftest import OPERATOR, bearer, catch_up, open_tenant
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -299,3 +299,87 @@ def test_money_pages_show_the_locale_and_the_csvs_add_up(
     )
     assert figures["balance_movement"] == balance
     assert figures["invoice_total"] == int(rows[-1]["amount"])
+
+
+def test_the_admin_acts_through_forms_with_the_apis_rules(client: TestClient) -> None:
+    tenant = open_tenant(client)
+    other = open_tenant(client, "Other")
+    base = f"/console/accounts/{tenant.id}"
+    log_in(client, key=tenant.keys["finance"])
+    for part in ("users", "keys", "blocklist", "add-ons"):
+        assert client.get(f"{base}/{part}").status_code == 403
+    log_in(client, key=tenant.keys["admin"])
+    token = csrf_of(client.get(f"{base}/users").text)
+    # Invite a user; a malformed address is a 422 and nobody is invited.
+    bad = client.post(
+        f"{base}/users", data={"csrf": token, "email": "nope", "name": "X", "role": "support"}
+    )
+    assert bad.status_code == 422
+    r = client.post(
+        f"{base}/users",
+        data={"csrf": token, "email": "sam@example.com", "name": "Sam", "role": "support"},
+    )
+    assert r.status_code == 200
+    assert "sam@example.com" in r.text
+    api_users = client.get(f"/v1/accounts/{tenant.id}/users", headers=tenant.as_("admin")).json()
+    assert [u["email"] for u in api_users["items"]] == ["sam@example.com"]
+    (sam,) = api_users["items"]
+    # Without the token nothing is disabled; with it, Sam is.
+    assert client.post(f"{base}/users/{sam['id']}/disable", data={}).status_code == 403
+    r = client.post(f"{base}/users/{sam['id']}/disable", data={"csrf": token})
+    assert r.status_code == 200
+    assert (
+        client.get(
+            f"/v1/accounts/{tenant.id}/users/{sam['id']}", headers=tenant.as_("admin")
+        ).json()["state"]
+        == "disabled"
+    )
+    # A new key: its secret once, and it works; revoked, it does not.
+    r = client.post(f"{base}/keys", data={"csrf": token, "role": "sender"})
+    assert r.status_code == 201
+    secret = re.search(r'id="new-key">([^<]+)<', r.text)
+    assert secret is not None
+    new_key = secret.group(1)
+    assert client.get("/v1/messages", headers=bearer(new_key)).status_code == 200
+    assert new_key not in client.get(f"{base}/keys").text
+    listed_keys = client.get(f"/v1/accounts/{tenant.id}/keys", headers=tenant.as_("admin"))
+    (key_id,) = [
+        k["id"]
+        for k in listed_keys.json()["items"]
+        if k["role"] == "sender" and k["id"] != tenant.key_ids["sender"]
+    ]
+    assert client.post(f"{base}/keys/{key_id}/revoke", data={"csrf": token}).status_code == 200
+    assert client.get("/v1/messages", headers=bearer(new_key)).status_code == 401
+    # Another account's key and user are unknown here.
+    their_key = other.key_ids["sender"]
+    assert client.post(f"{base}/keys/{their_key}/revoke", data={"csrf": token}).status_code == 404
+    assert client.get("/v1/messages", headers=other.as_("sender")).status_code == 200
+    assert client.get(f"/console/accounts/{other.id}/users").status_code == 404
+    # The block list: add a number, see it, remove it.
+    r = client.post(f"{base}/blocklist", data={"csrf": token, "msisdn": "0046731234567"})
+    assert r.status_code == 200
+    assert "+46731234567" in r.text
+    assert (
+        client.post(f"{base}/blocklist", data={"csrf": token, "msisdn": "a\x00b"}).status_code
+        == 422
+    )
+    r = client.post(f"{base}/blocklist/+46731234567/remove", data={"csrf": token})
+    assert r.status_code == 200
+    assert "No number is blocked." in r.text
+    # Add-ons: order one, a second of the kind the same day is the same one; notice.
+    r = client.post(
+        f"{base}/add-ons", data={"csrf": token, "kind": "unsubscribe_link", "number": ""}
+    )
+    assert r.status_code == 200
+    assert "unsubscribe link" in r.text
+    client.post(f"{base}/add-ons", data={"csrf": token, "kind": "unsubscribe_link", "number": ""})
+    listed = client.get(f"/v1/accounts/{tenant.id}/add-ons", headers=tenant.as_("admin")).json()[
+        "items"
+    ]
+    assert len(listed) == 1
+    r = client.post(f"{base}/add-ons/{listed[0]['id']}/notice", data={"csrf": token})
+    assert r.status_code == 200
+    after = client.get(f"/v1/accounts/{tenant.id}/add-ons", headers=tenant.as_("admin")).json()[
+        "items"
+    ]
+    assert after[0]["notice_given_on"] is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -53,48 +54,61 @@ KIND_COLOURS = {
     "refund": "#b54708",
     "fee": "#9e165f",
 }
-WIDTH, HEIGHT, PAD = 720, 220, 40
+WIDTH, HEIGHT, LEFT, PAD = 720, 240, 96, 24
 
 
 def balance_chart(entries: Sequence[dict[str, Any]], currency: str) -> str:
-    """An SVG line of ``balance_after`` over the entries' times, each entry a dot
-    coloured by kind, with a title a screen reader (and a hover) reads."""
+    """An SVG step line of ``balance_after``, one step per ledger entry in order (a
+    batch's charges share an instant, so spacing by time would stack them), each entry
+    a dot coloured by kind with a title a screen reader (and a hover) reads; the first
+    and last entry's dates under the axis."""
     if not entries:
         return ""
-    times = [float(e["at"].timestamp()) for e in entries]
     values = [int(e["balance_after"]) for e in entries]
-    t0, t1 = min(times), max(times)
-    v0, v1 = min(0, *values), max(0, *values)
-    span_t = (t1 - t0) or 1.0
-    span_v = (v1 - v0) or 1
+    before = values[0] - int(entries[0]["amount"])
+    low, high = min(before, *values), max(before, *values)
+    margin = max((high - low) // 10, 1)
+    low, high = low - margin, high + margin
+    n = len(entries)
 
-    def x(t: float) -> float:
-        return PAD + (t - t0) / span_t * (WIDTH - 2 * PAD)
+    def x(i: int) -> float:
+        return LEFT + i / n * (WIDTH - LEFT - PAD)
 
     def y(v: int) -> float:
-        return HEIGHT - PAD - (v - v0) / span_v * (HEIGHT - 2 * PAD)
+        return HEIGHT - 2 * PAD - (v - low) / (high - low) * (HEIGHT - 3 * PAD)
 
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in zip(times, values, strict=True))
-    zero = y(0)
+    path = [f"M{x(0):.1f},{y(before):.1f}"]
+    for i, v in enumerate(values, start=1):
+        path.append(f"H{x(i):.1f}V{y(v):.1f}")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         'role="img" aria-labelledby="chart-title" class="chart">',
-        '<title id="chart-title">Balance over time</title>',
-        f'<line x1="{PAD}" y1="{zero:.1f}" x2="{WIDTH - PAD}" y2="{zero:.1f}" '
-        'stroke="#98a2b3" stroke-dasharray="4 4"/>',
-        f'<text x="4" y="{y(v1) + 4:.1f}" font-size="11">{_escape(money(v1, currency))}</text>',
-        f'<text x="4" y="{y(v0) + 4:.1f}" font-size="11">{_escape(money(v0, currency))}</text>',
-        f'<polyline fill="none" stroke="#1d2330" stroke-width="1.5" points="{points}"/>',
+        '<title id="chart-title">Balance after each ledger entry</title>',
     ]
+    parts.extend(
+        f'<line x1="{LEFT}" y1="{y(v):.1f}" x2="{WIDTH - PAD}" y2="{y(v):.1f}" '
+        'stroke="#d0d5dd"/>'
+        f'<text x="{LEFT - 6}" y="{y(v) + 4:.1f}" font-size="12" text-anchor="end">'
+        f"{_escape(money(v, currency))}</text>"
+        for v in (high - margin, low + margin)
+    )
+    parts.append(f'<path fill="none" stroke="#1d2330" stroke-width="1.5" d="{"".join(path)}"/>')
     # One dot per entry up to a few hundred; beyond that the line alone says it.
-    step = max(1, len(entries) // 300)
-    for e, t, v in list(zip(entries, times, values, strict=True))[::step]:
+    step = max(1, n // 300)
+    for i in range(0, n, step):
+        e, v = entries[i], values[i]
         colour = KIND_COLOURS.get(e["kind"], "#475467")
         label = f"{e['kind']} {money(int(e['amount']), currency)} → {money(v, currency)}"
         parts.append(
-            f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3.5" fill="{colour}" '
+            f'<circle cx="{x(i + 1):.1f}" cy="{y(v):.1f}" r="4" fill="{colour}" '
             f'class="kind-{e["kind"]}"><title>{_escape(label)}</title></circle>'
         )
+    first, last = entries[0]["at"].astimezone(UTC), entries[-1]["at"].astimezone(UTC)
+    parts.append(
+        f'<text x="{LEFT}" y="{HEIGHT - 6}" font-size="12">{first:%Y-%m-%d %H:%M} UTC</text>'
+        f'<text x="{WIDTH - PAD}" y="{HEIGHT - 6}" font-size="12" text-anchor="end">'
+        f"{last:%Y-%m-%d %H:%M} UTC</text>"
+    )
     parts.append("</svg>")
     return "".join(parts)
 

@@ -1,7 +1,7 @@
 """Finance's pages: the balance now and over time, the ledger, invoices drilled down
 to their messages, the reconciliation of a month, and CSV downloads of the three."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -39,9 +39,26 @@ def _period(text: str) -> str | None:
     return _PERIOD.validate_python(text.strip()) if text.strip() else None
 
 
-def _account(services: Services, caller: Caller, account_id: UUID) -> Any:
+class AccountFacts(NamedTuple):
+    """What the pages show of the account, from its view row (one index probe; loading
+    the aggregate replays up to a snapshot's hundred events)."""
+
+    id: UUID
+    name: str
+    payment_model: str
+    currency: str
+    timezone: str
+    balance: int
+
+
+def _account(services: Services, caller: Caller, account_id: UUID) -> AccountFacts:
     require(caller, FINANCE)
-    return services.ledger.get_account(own(caller, account_id))
+    own(caller, account_id)
+    rows, _ = services.queries.accounts(account_id, 1)
+    if rows:
+        return AccountFacts(**rows[0])
+    a = services.ledger.get_account(account_id)  # not projected yet (or unknown: 404)
+    return AccountFacts(a.id, a.name, a.payment_model, a.currency, a.timezone, a.balance)
 
 
 def _this_month(services: Services, timezone: str) -> str:

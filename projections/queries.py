@@ -329,8 +329,11 @@ class Queries:
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of messages, oldest first, and the cursor of the next page (or ``None``)."""
+        """A page of messages, oldest first (``newest_first``: the same index range
+        read backwards), and the cursor of the next page (or ``None``)."""
         s, ph = self.store, self.store.ph
         _check_limit(limit)
         f = {k: v for k, v in (filters or {}).items() if v is not None}
@@ -376,12 +379,14 @@ class Queries:
         if cursor:
             at, seq = _decode_cursor(cursor, (str, int))
             after = _cursor_time(at)
-            where.append(f"(created_at > {ph} OR (created_at = {ph} AND seq > {ph}))")
+            op = "<" if newest_first else ">"
+            where.append(f"(created_at {op} {ph} OR (created_at = {ph} AND seq {op} {ph}))")
             args.extend([s.time(after), s.time(after), seq])
         query = f"SELECT {MESSAGE_COLUMNS} FROM view_messages"
         if where:
             query += " WHERE " + " AND ".join(where)
-        query += f" ORDER BY created_at, seq LIMIT {limit + 1}"
+        order = "created_at DESC, seq DESC" if newest_first else "created_at, seq"
+        query += f" ORDER BY {order} LIMIT {limit + 1}"
         with self.views.reading() as cur:
             cur.execute(query, args)
             rows = [MessageRow._make(r) for r in cur.fetchall()]

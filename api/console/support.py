@@ -151,7 +151,7 @@ def recipient(
     require(caller, SUPPORT)
     number = Queries._recipient(recipient)
     items, next_cursor = services.queries.messages(
-        caller.account_id, {"recipient": number}, PAGE, cursor
+        caller.account_id, {"recipient": number}, PAGE, cursor, newest_first=True
     )
     account = services.ledger.get_account(caller.account_id)
     blocked = [b for b in blocklist_public(account)["items"] if b["msisdn"] == number]
@@ -160,7 +160,7 @@ def recipient(
         "console_messages.html",
         caller,
         title=f"Recipient {number}",
-        heading=f"Messages to {number}",
+        heading=f"Messages to {number}, newest first",
         items=items,
         blocked=blocked,
         recipient=number,

@@ -11,11 +11,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from fastapi.testclient import TestClient
+
+from smsledger.api.main import create_app
 from tests.e2e.conftest import OPERATOR, bearer, catch_up, open_tenant
 
 if TYPE_CHECKING:
-    from fastapi.testclient import TestClient
-
     from smsledger.bootstrap import Services
     from tests.e2e.conftest import Tenant
     from tests.support import FakeClock
@@ -383,3 +384,18 @@ def test_the_admin_acts_through_forms_with_the_apis_rules(client: TestClient) ->
         "items"
     ]
     assert after[0]["notice_given_on"] is not None
+
+
+def test_the_cookie_is_secure_when_served_over_https(services: Services) -> None:
+    with TestClient(create_app(services), base_url="https://testserver") as https:
+        tenant = open_tenant(https)
+        form = https.get("/console/login")
+        assert "Secure" in form.headers["set-cookie"]  # the pre-login cookie too
+        r = https.post(
+            "/console/login",
+            data={"csrf": csrf_of(form.text), "key": tenant.keys["admin"]},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert "Secure" in r.headers["set-cookie"]
+        assert https.get(f"/console/accounts/{tenant.id}").status_code == 200

@@ -33,6 +33,7 @@ from smsledger.domain.account import (
     MAX_TOP_UP_REFERENCE_LENGTH,
 )
 from smsledger.domain.errors import InvalidRequestError
+from smsledger.domain.inbound import MAX_GATEWAY_REF, MAX_INBOUND, MAX_INBOUND_BODY
 from smsledger.domain.periods import PERIOD_PATTERN, parse_period
 from smsledger.domain.reports import MAX_REPORTS
 from smsledger.domain.sending import (
@@ -593,6 +594,65 @@ class ReportResult(BaseModel):
 
 class ReportResults(BaseModel):
     results: list[ReportResult]
+
+
+# --- inbound SMS ------------------------------------------------------------------------------
+
+
+class InboundIn(BaseModel):
+    """One SMS from the gateway. Loosely typed on purpose: a bad SMS is an ``invalid``
+    outcome (with its ``reason``) for that SMS alone, not a 422 for the whole batch."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    to: Any = Field(default=None, description="The virtual number it was sent to (E.164).")
+    from_: Any = Field(default=None, alias="from", description="The sender's MSISDN.")
+    body: Any = Field(
+        default=None,
+        description=f"The text, at most {MAX_INBOUND_BODY} characters; line breaks are the "
+        "only control characters allowed.",
+    )
+    at: Any = Field(default=None, description="The carrier's time, ISO 8601 with offset.")
+    gateway_ref: Any = Field(
+        default=None,
+        description=f"The gateway's own id of the SMS (1-{MAX_GATEWAY_REF} characters): "
+        "the same reference again is a duplicate and does nothing.",
+    )
+
+
+class InboundBatch(Input):
+    messages: list[InboundIn] = Field(max_length=MAX_INBOUND)
+
+
+class InboundResult(BaseModel):
+    gateway_ref: str | None
+    outcome: Literal["stored", "duplicate", "unknown_number", "invalid"]
+    id: UUID | None = Field(description="The inbound message (stored or duplicate).")
+    action: Literal["opt_out", "contact_saved"] | None = Field(
+        description="What it did: opt_out (the sender is on the block list, its pending "
+        "messages canceled and refunded), contact_saved, or nothing."
+    )
+    reason: str | None = Field(default=None, description="Why it is invalid.")
+
+
+class InboundResults(BaseModel):
+    results: list[InboundResult]
+
+
+class InboundPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: UUID
+    to: str
+    from_: str = Field(alias="from")
+    body: str
+    at: datetime
+    action: Literal["opt_out", "contact_saved"] | None
+
+
+class InboundPage(BaseModel):
+    items: list[InboundPublic]
+    next_cursor: str | None
 
 
 # --- money ------------------------------------------------------------------------------------

@@ -363,16 +363,29 @@ class Account(Aggregate):
     def is_blocked(self, msisdn: str) -> bool:
         return msisdn in self.blocked
 
-    def block_number(self, msisdn: str, source: BlockSource, timestamp: datetime) -> bool:
-        """Put a normalised number on the block list; ``False`` if already there."""
+    def block_number(
+        self,
+        msisdn: str,
+        source: BlockSource,
+        timestamp: datetime,
+        inbound_id: UUID | None = None,
+    ) -> bool:
+        """Put a normalised number on the block list; ``False`` if already there.
+        ``inbound_id``: the inbound SMS (a STOP) that asked for it, kept in the event
+        so support can replay why."""
         check_line(msisdn, "msisdn", max_length=MAX_MSISDN_LENGTH)
         if msisdn in self.blocked:
             return False
-        self._number_blocked(msisdn, source, timestamp)
+        self._number_blocked(
+            msisdn, source, timestamp, None if inbound_id is None else str(inbound_id)
+        )
         return True
 
     @event("NumberBlocked", topic="smsledger:Account.NumberBlocked")
-    def _number_blocked(self, msisdn: str, source: BlockSource, timestamp: datetime) -> None:
+    def _number_blocked(
+        self, msisdn: str, source: BlockSource, timestamp: datetime, inbound_id: str | None = None
+    ) -> None:
+        """``inbound_id`` is absent from events written before inbound SMS existed."""
         self.blocked[msisdn] = [source, timestamp.isoformat()]
 
     def unblock_number(self, msisdn: str, timestamp: datetime) -> bool:

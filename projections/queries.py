@@ -47,7 +47,7 @@ import orjson
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
-from smsledger.domain.status import STATUS_CODES, Group, status
+from smsledger.domain.status import ACCEPTED, FUNDED, STATUS_CODES, Group, status
 from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time, in_window
 from smsledger.projections import all_projections, store_for
@@ -130,6 +130,16 @@ class AddOnRow(NamedTuple):
     started_on: str
     notice_given_on: str | None
     ends_on: str | None
+
+
+class InboundRow(NamedTuple):
+    id: Any
+    seq: int
+    to_number: str
+    from_number: str
+    body: str
+    at: Any
+    action: str | None
 
 
 class UserRow(NamedTuple):
@@ -801,6 +811,90 @@ class Queries:
             last = items[-1]
             next_cursor = _encode_cursor(last.started_on, str(last.id))
         return items, next_cursor
+
+    # --- inbound SMS and block lists ----------------------------------------------------
+
+    def inbound_messages(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The SMS the account received on its virtual numbers, newest first."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where = [f"account_id = {ph}"]
+        args: list[Any] = [s.uuid(account_id)]
+        if cursor:
+            (before,) = _decode_cursor(cursor, (int,))
+            where.append(f"seq < {ph}")
+            args.append(before)
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(InboundRow._fields)} FROM view_inbound_messages "
+                f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT {limit + 1}",
+                args,
+            )
+            rows = [InboundRow._make(r) for r in cur.fetchall()]
+        items = [
+            {
+                "id": s.to_uuid(r.id),
+                "to": r.to_number,
+                "from": r.from_number,
+                "body": r.body,
+                "at": s.to_time(r.at),
+                "action": r.action,
+            }
+            for r in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+        return items, next_cursor
+
+    def number_history(self, msisdn: str, account_id: UUID | None = None) -> dict[str, Any]:
+        """When and why a number was blocked and unblocked, per account, oldest first:
+        ``{"msisdn", "accounts": [{"account_id", "blocked", "events": [{"at", "change",
+        "source", "inbound_id", "inbound"}]}]}`` (``inbound``: the STOP's text and time)."""
+        s, ph = self.store, self.store.ph
+        where, args = [f"e.msisdn = {ph}"], [msisdn]
+        if account_id is not None:
+            where.append(f"e.account_id = {ph}")
+            args.append(s.uuid(account_id))
+        with self.views.reading() as cur:
+            cur.execute(
+                "SELECT e.account_id, e.change, e.source, e.inbound_id, e.at, i.body, i.at "
+                "FROM view_number_events e LEFT JOIN view_inbound_messages i "
+                f"ON i.id = e.inbound_id WHERE {' AND '.join(where)} ORDER BY e.seq",
+                args,
+            )
+            rows = cur.fetchall()
+        by_account: dict[UUID, dict[str, Any]] = {}
+        for account, change, source, inbound_id, at, body, sms_at in rows:
+            entry = by_account.setdefault(
+                s.to_uuid(account), {"account_id": s.to_uuid(account), "events": []}
+            )
+            entry["blocked"] = change == "blocked"
+            entry["events"].append(
+                {
+                    "at": s.to_time(at),
+                    "change": change,
+                    "source": source,
+                    "inbound_id": None if inbound_id is None else s.to_uuid(inbound_id),
+                    "inbound": None if body is None else {"body": body, "at": s.to_time(sms_at)},
+                }
+            )
+        return {"msisdn": msisdn, "accounts": list(by_account.values())}
+
+    def pending_messages(self, pairs: Sequence[tuple[UUID, str]]) -> list[UUID]:
+        """Messages of each ``(account, recipient)`` not final and not handed to a
+        gateway (as the view knows them): what a STOP cancels."""
+        s, ph = self.store, self.store.ph
+        out: list[UUID] = []
+        with self.views.reading() as cur:
+            for account_id, recipient in pairs:  # one indexed range each; STOPs are few
+                cur.execute(
+                    f"SELECT id FROM view_messages WHERE account_id = {ph} AND recipient = {ph} "
+                    f"AND status IN ({ph}, {ph})",
+                    [s.uuid(account_id), recipient, ACCEPTED, FUNDED],
+                )
+                out.extend(s.to_uuid(r[0]) for r in cur.fetchall())
+        return out
 
     def admin_emails(self, account_id: UUID) -> list[str]:
         """The addresses of the account's active admin users (whom to tell)."""

@@ -36,6 +36,7 @@ from smsledger.adapters.views import open_views
 from smsledger.adapters.webhooks import HttpCallbackSender, WebhookKey
 from smsledger.application.ledger import Ledger, utc_now
 from smsledger.application.people import People
+from smsledger.domain.numbers import NumberRange
 from smsledger.domain.pricing import load_price_list
 from smsledger.projections import store_for
 from smsledger.projections.queries import Queries, build_runner
@@ -165,6 +166,7 @@ def build(
         max_parts=settings.max_parts,
         max_recipients=settings.max_recipients,
         webhook_allow_private=settings.webhook_allow_loopback,
+        number_range=NumberRange.parse(settings.virtual_numbers),
     )
     views = open_views(database)
     runner = build_runner(ledger, views)
@@ -172,6 +174,7 @@ def build(
     credentials = PeopleStore(views)
     outbox = Outbox(views)
     queries = Queries(ledger, views)
+    ledger.pending_messages = queries.pending_messages
     services = Services(
         settings=settings,
         database=database,

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from smsledger.domain.numbers import DEFAULT_NUMBER_RANGE, NumberRange
 from smsledger.domain.sending import MAX_RECIPIENTS
 
 DEFAULT_DATABASE_URL = "sqlite:///./smsledger.db"
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     mail_from: str = "smsledger <no-reply@smsledger.invalid>"
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
 
+    virtual_numbers: str = Field(
+        default=DEFAULT_NUMBER_RANGE,
+        description="The range a virtual number add-on ordered without a number is given "
+        "one from, FIRST-LAST in E.164; default: the simulator's own 95 numbers.",
+    )
+
     simulator_seed: int = 42
     simulator_speed: float = Field(default=1.0, gt=0)
     simulator_mix: str = Field(default="", description="e.g. 'delivered=1,gateway_failure=0'")
@@ -86,3 +93,9 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("virtual_numbers")
+    @classmethod
+    def _number_range(cls, value: str) -> str:
+        NumberRange.parse(value)  # ValueError: the service refuses to start
+        return value

@@ -13,9 +13,11 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
@@ -41,8 +43,24 @@ from smsledger.domain.errors import (
     UserNotFoundError,
 )
 from smsledger.domain.expiry import NOT_ASKED, sweep_message
+from smsledger.domain.inbound import (
+    MAX_INBOUND,
+    InboundAction,
+    InboundMessage,
+    IncomingSms,
+    OptOut,
+    classify,
+    parse_inbound,
+)
 from smsledger.domain.message import Message, refund_all_due
 from smsledger.domain.money import check_currency
+from smsledger.domain.numbers import (
+    DEFAULT_NUMBER_RANGE,
+    NumberClaim,
+    NumberRange,
+    NumberTakenError,
+    claim_id_for,
+)
 from smsledger.domain.periods import DEFAULT_TIMEZONE, check_timezone, local_date
 from smsledger.domain.pricing import PriceList, load_price_list
 from smsledger.domain.reports import MAX_REPORTS, parse_report
@@ -59,9 +77,11 @@ from smsledger.domain.webhooks import check_webhook_url
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from eventsourcing.persistence import Recording
+
+    from smsledger.application.ports import PendingMessages
 
 T = TypeVar("T")
 
@@ -175,6 +195,45 @@ class Written(Generic[T]):
     position: int | None
 
 
+def _inbound_result(
+    item: object,
+    parsed: IncomingSms | str,
+    known: dict[UUID, InboundMessage],
+    created: dict[UUID, InboundMessage],
+    first: set[UUID],
+) -> dict[str, Any]:
+    """One SMS's answer; ``first`` collects the ids answered ``stored`` so far, so a
+    repeat within the batch is a ``duplicate`` of the first."""
+    if isinstance(parsed, str):
+        ref = item.get("gateway_ref") if isinstance(item, dict) else None
+        return {
+            "gateway_ref": ref if isinstance(ref, str) else None,
+            "outcome": "invalid",
+            "id": None,
+            "action": None,
+            "reason": parsed,
+        }
+    sms_id = parsed.id
+    stored = known.get(sms_id)
+    if stored is None and sms_id in created:
+        if sms_id not in first:
+            first.add(sms_id)
+            return _answer(parsed.gateway_ref, "stored", created[sms_id])
+        stored = created[sms_id]
+    if stored is not None:
+        return _answer(parsed.gateway_ref, "duplicate", stored)
+    return {
+        "gateway_ref": parsed.gateway_ref,
+        "outcome": "unknown_number",
+        "id": None,
+        "action": None,
+    }
+
+
+def _answer(ref: str, outcome: str, sms: InboundMessage) -> dict[str, Any]:
+    return {"gateway_ref": ref, "outcome": outcome, "id": sms.id, "action": sms.action}
+
+
 class Ledger(Application[UUID]):
     name = "Ledger"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Account: 100}
@@ -190,8 +249,13 @@ class Ledger(Application[UUID]):
         max_parts: int = 10,
         max_recipients: int = MAX_RECIPIENTS,
         webhook_allow_private: bool = False,
+        number_range: NumberRange | None = None,
     ) -> None:
         super().__init__(env)
+        self.number_range = number_range or NumberRange.parse(DEFAULT_NUMBER_RANGE)
+        # What an opt-out cancels, from a read model (the composition root wires it);
+        # unwired, an opt-out blocks the number and the hand-off check does the rest.
+        self.pending_messages: PendingMessages | None = None
         self.webhook_allow_private = webhook_allow_private
         self.clock = clock
         if price_lists is None:
@@ -526,25 +590,38 @@ class Ledger(Application[UUID]):
         """An add-on starting today in the account's time zone, its first fee due today
         (the month-end pass records it), attached to the account in the same transaction.
         The same order again the same day is the same add-on: ``value`` is
-        ``(add_on, ordered_now)``."""
-        now = self.now()
+        ``(add_on, ordered_now)``.
+
+        A virtual number claims its number in the same transaction (``NumberClaim``):
+        the one given, or the first free one of ``number_range`` from a place the
+        account picks. ``NumberTakenError`` (409) if another account holds it."""
+        wanted = None if number is None else normalise_msisdn(number)
 
         def attempt() -> Written[tuple[AddOn, bool]]:
+            now = self.now()
             account = self.get_account(account_id)
             today = local_date(now, account.timezone)
             add_on = AddOn.order(
-                account_id,
-                kind,
-                None if number is None else normalise_msisdn(number),
-                account.currency,
-                today,
-                account.timezone,
-                now,
+                account_id, kind, wanted, account.currency, today, account.timezone, now
             )
             with contextlib.suppress(AddOnNotFoundError):
-                return Written((self.get_add_on(add_on.id), False), None)
+                return Written((self.get_add_on(add_on.id, account_id), False), None)
+            changed: list[Any] = [account]
+            if add_on.kind == "virtual_number":
+                claim = self._claim_number(wanted, account_id, add_on.id, now)
+                changed.append(claim)
+                if wanted is None:
+                    add_on = AddOn.order(
+                        account_id,
+                        kind,
+                        claim.number,
+                        account.currency,
+                        today,
+                        account.timezone,
+                        now,
+                    )
             account.attach_add_on(add_on.id, add_on.kind, now)
-            return Written((add_on, True), self._save(account, add_on))
+            return Written((add_on, True), self._save_many([*changed, add_on]))
 
         with self.turns.turn(account_id):
             return self._retrying(attempt)
@@ -588,15 +665,49 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
+    def get_claim(self, number: str) -> NumberClaim | None:
+        """Who held a (normalised) number and when; ``None`` if it was never claimed."""
+        try:
+            claim: object = self.repository.get(claim_id_for(number))
+        except AggregateNotFoundError:
+            return None
+        return claim if isinstance(claim, NumberClaim) else None
+
+    def _claim_number(
+        self, number: str | None, account_id: UUID, add_on_id: UUID, now: datetime
+    ) -> NumberClaim:
+        """The claim to save with the add-on: of ``number``, or of a free number of
+        the range. A free-looking number another order takes meanwhile conflicts on
+        save, and the retry moves on to the next."""
+        candidates = [number] if number is not None else self.number_range.candidates(account_id)
+        for candidate in candidates:
+            claim = self.get_claim(candidate)
+            if claim is None:
+                return NumberClaim.first_claim(candidate, account_id, add_on_id, now)
+            if number is not None or claim.is_free_at(now):
+                claim.claim(account_id, add_on_id, now)  # NumberTakenError if held
+                return claim
+        msg = "no virtual number is left in the range; order one with its number"
+        raise NumberTakenError(msg)
+
     def give_add_on_notice(self, add_on_id: UUID) -> Written[tuple[AddOn, bool]]:
         """Notice given today: the add-on ends at the later of its commitment's end and
-        three months from today."""
+        three months from today. A virtual number's claim is released at that end
+        (midnight in the add-on's time zone), in the same transaction."""
         now = self.now()
 
         def attempt() -> Written[tuple[AddOn, bool]]:
             add_on = self.get_add_on(add_on_id)
             given = add_on.give_notice(local_date(now, add_on.timezone), now)
-            return Written((add_on, given), self._save(add_on))
+            changed: list[Any] = [add_on]
+            if given and add_on.number is not None and add_on.ends_on is not None:
+                claim = self.get_claim(add_on.number)
+                ends = datetime.combine(
+                    date.fromisoformat(add_on.ends_on), dt_time(0), ZoneInfo(add_on.timezone)
+                )
+                if claim is not None and claim.release(add_on.id, ends, now):
+                    changed.append(claim)
+            return Written((add_on, given), self._save_many(changed))
 
         return self._retrying(attempt)
 
@@ -746,6 +857,121 @@ class Ledger(Application[UUID]):
 
         with _gc_paused():
             return self._retrying(attempt)
+
+    # --- inbound SMS ---------------------------------------------------------------------
+
+    def _load_many(self, ids: Sequence[UUID], kind: type[T]) -> dict[UUID, T]:
+        """Aggregates of one kind in one read where the store allows it (unknown ids
+        and other kinds are left out). Only for aggregates that are never snapshotted."""
+        found: dict[UUID, T] = {}
+        if not ids:
+            return found
+        recorder = self.recorder
+        if not hasattr(recorder, "select_events_many"):
+            for aggregate_id in ids:
+                with contextlib.suppress(AggregateNotFoundError):
+                    aggregate: object = self.repository.get(aggregate_id)
+                    if isinstance(aggregate, kind):
+                        found[aggregate_id] = aggregate
+            return found
+        for aggregate_id, events in recorder.select_events_many(list(ids)).items():
+            rebuilt: Any = None
+            for stored_event in events:
+                rebuilt = self.mapper.to_domain_event(stored_event).mutate(rebuilt)  # type: ignore[attr-defined]
+            if isinstance(rebuilt, kind):
+                found[aggregate_id] = rebuilt
+        return found
+
+    def receive_inbound(self, items: Sequence[Any]) -> Written[list[dict[str, Any]]]:
+        """Take a batch of inbound SMS in ONE transaction; ``value`` is one
+        ``{"gateway_ref", "outcome", "id", "action"}`` per SMS, in order (``reason``
+        too for an ``invalid`` one).
+
+        An SMS goes to the account that held its ``to`` number at its ``at``
+        (``unknown_number`` if none did). A ``gateway_ref`` seen before, in an earlier
+        batch or earlier in this one, is a ``duplicate`` and does nothing again. A STOP
+        to an account whose stop service is on puts the sender on the block list
+        (``source: stop``) and cancels, refunded, every message of the account to that
+        number not yet handed to a gateway, with the SMS's own event.
+        """
+        if not isinstance(items, list | tuple) or len(items) > MAX_INBOUND:
+            msg = f"messages must be a list of at most {MAX_INBOUND}"
+            raise InvalidRequestError(msg)
+        parsed = [parse_inbound(item) for item in items]
+        good = [p for p in parsed if isinstance(p, IncomingSms)]
+        ids = list(dict.fromkeys(p.id for p in good))
+        claim_ids = list(dict.fromkeys(claim_id_for(p.to) for p in good))
+
+        def attempt() -> Written[list[dict[str, Any]]]:
+            now = self.now()
+            known = self._load_many(ids, InboundMessage)
+            claims = self._load_many(claim_ids, NumberClaim)
+            accounts: dict[UUID, Account] = {}
+            # Pass 1: route each new SMS and decide what it does; opt-outs block now.
+            routed: dict[UUID, tuple[IncomingSms, UUID, InboundAction | None]] = {}
+            opt_outs: set[tuple[UUID, str]] = set()
+            stopping: dict[UUID, bool] = {}  # the account's sms_stop works now
+            for sms in good:
+                if sms.id in known or sms.id in routed:
+                    continue
+                claim = claims.get(claim_id_for(sms.to))
+                holder = None if claim is None else claim.holder_at(sms.at)
+                if holder is None:
+                    continue
+                action: InboundAction | None = None
+                if isinstance(classify(sms.body), OptOut):
+                    account = accounts.get(holder)
+                    if account is None:
+                        account = accounts[holder] = self.get_account(holder)
+                        stopping[holder] = self.stop_service(account, now)[0]
+                    if stopping[holder]:
+                        account.block_number(sms.sender, "stop", now, sms.id)
+                        opt_outs.add((holder, sms.sender))
+                        action = "opt_out"
+                routed[sms.id] = (sms, holder, action)
+            canceled, messages = self._cancel_pending(opt_outs, accounts, now)
+            created: dict[UUID, InboundMessage] = {}
+            for sms, holder, action in routed.values():
+                # The messages a STOP canceled are credited to the first STOP of a pair.
+                stopped = canceled.pop((holder, sms.sender), []) if action else []
+                created[sms.id] = InboundMessage.receive(sms, holder, action, stopped, now)
+            results: list[dict[str, Any]] = []
+            first: set[UUID] = set()
+            for item, p in zip(items, parsed, strict=True):
+                results.append(_inbound_result(item, p, known, created, first))
+            changed = [*created.values(), *messages, *accounts.values()]
+            return Written(results, self._save_many(changed))
+
+        with _gc_paused():
+            return self._retrying(attempt)
+
+    def _cancel_pending(
+        self, pairs: set[tuple[UUID, str]], accounts: dict[UUID, Account], now: datetime
+    ) -> tuple[dict[tuple[UUID, str], list[UUID]], list[Message]]:
+        """Cancel, refunded, the messages of each ``(account, recipient)`` not yet
+        handed to a gateway (as the read model knows them); the refunds go on the
+        account instances in ``accounts`` (saved once, with their block events).
+        ``(canceled ids by pair, messages changed)``."""
+        if not pairs or self.pending_messages is None:
+            return {}, []
+        found = self.get_messages(self.pending_messages(sorted(pairs)))
+        canceled: dict[tuple[UUID, str], list[UUID]] = {}
+        changed: list[Message] = []
+        for message in found.values():
+            pair = (message.account_id, message.recipient)
+            if pair not in pairs or message.final or message.handed_off:
+                continue
+            if message.status == SENDING:  # being handed off now: the gateway has it
+                continue
+            message.cancel(now)
+            changed.append(message)
+            canceled.setdefault(pair, []).append(message.id)
+        for account_id, refunds in refund_all_due(changed, now).items():
+            account = accounts.get(account_id)
+            if account is None:
+                account = accounts[account_id] = self.get_account(account_id)
+            account.refund(refunds, now)
+        return canceled, changed
 
     def _save_many(self, aggregates: Sequence[Any]) -> int | None:
         """``_save`` for batches of aggregates: the same record, snapshots and notify,

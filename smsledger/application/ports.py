@@ -137,3 +137,14 @@ class CallbackSender(Protocol):
     def send(
         self, url: str, webhook_id: str, body: bytes, secrets: Sequence[str]
     ) -> CallbackAnswer: ...
+
+
+# --- inbound SMS (Ledger.receive_inbound) ---------------------------------------------
+
+
+class PendingMessages(Protocol):
+    """The messages not yet handed to a gateway, of each ``(account, recipient)``: what
+    an opt-out cancels. Read from a read model, so it may lag the log; the dispatcher's
+    block-list check at hand-off catches a message it has not seen yet."""
+
+    def __call__(self, pairs: Sequence[tuple[UUID, str]]) -> list[UUID]: ...

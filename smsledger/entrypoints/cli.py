@@ -157,6 +157,20 @@ def _cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.domain.errors import MessageNotFoundError
 
     with _services(settings, gateway="none") as services:
+        if isinstance(args.message_id, str):  # a number: its block-list history
+            if args.as_of is not None:
+                print("smsledger history: --as-of is for a message id", file=sys.stderr)
+                return 2
+            services.runner.catch_up(None, timeout=10.0)  # what the log says now
+            number = services.queries.number_history(args.message_id)
+            if not number["accounts"]:
+                print(
+                    f"smsledger history: {args.message_id} was never on a block list",
+                    file=sys.stderr,
+                )
+                return 1
+            sys.stdout.write(_json(number))
+            return 0
         try:
             history = services.queries.history(args.message_id, args.as_of)
         except MessageNotFoundError:
@@ -309,6 +323,19 @@ def _uuid(what: str) -> Callable[[str], UUID]:
     return parse
 
 
+def _message_or_number(text: str) -> UUID | str:
+    """A message id, or a phone number (``+46731234567``, normalised to E.164)."""
+    if text.startswith("+") or (text.isascii() and text.isdigit()):
+        from smsledger.domain.addressing import normalise_msisdn
+        from smsledger.domain.errors import InvalidRecipientError
+
+        try:
+            return normalise_msisdn(text)
+        except InvalidRecipientError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("recipient", "number")) from None
+    return _uuid("message id")(text)
+
+
 def _time(text: str) -> datetime:
     """An ISO 8601 / RFC 3339 time with an offset, inside ``domain.times``'s window."""
     from smsledger.domain.times import WINDOW, in_window
@@ -402,8 +429,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="sweep at a --now ahead of the clock anyway"
     )
     p.set_defaults(func=_cmd_sweep)
-    p = sub.add_parser("history", help="a message's event history, for support")
-    p.add_argument("message_id", type=_uuid("message id"))
+    p = sub.add_parser(
+        "history",
+        help="a message's event history, or a number's block-list history, for support",
+    )
+    p.add_argument(
+        "message_id",
+        type=_message_or_number,
+        help="a message id, or a number (+46...): when and why each account blocked it",
+    )
     p.add_argument(
         "--as-of",
         type=_time,

@@ -9,6 +9,7 @@ reaches 100 %.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -277,6 +278,7 @@ def test_a_bad_setting_is_one_line(tmp_path: Path) -> None:
     [
         (["history", "nope"], "argument message_id: message id must be a UUID"),
         (["history", "１" * 32], "argument message_id: message id must be a UUID"),
+        (["history", "+12"], "is not a valid MSISDN"),
         (["history", str(uuid4()), "--as-of", "yesterday"], "not an ISO 8601 time"),
         (["history", str(uuid4()), "--as-of", "2026-11-02T10:00"], "needs an offset"),
         (["history", str(uuid4()), "--as-of", "0001-01-01T00:00:00+14:00"], "out of range"),
@@ -315,6 +317,48 @@ def test_an_unknown_message_or_account_is_one_line_and_exit_1(
     )
     done = run(["audit", "--period", "2026-11", "--account", str(account)], url, tmp_path)
     assert (done.returncode, one_line(done.stderr)) == (1, f"smsledger audit: no account {account}")
+
+
+def test_history_of_a_number_says_when_and_why_each_account_blocked_it(
+    ledger: Ledger, database: Database, clock: FakeClock, tmp_path: Path
+) -> None:
+    # One account blocks the number by hand and lifts it; another's recipient texts STOP.
+    manual = ledger.open_account("Manual AB").value.id
+    ledger.block_number(manual, "46731234567")
+    ledger.unblock_number(manual, "+46731234567")
+    stopped = ledger.open_account("Stop AB", payment_model="post_invoice").value.id
+    number = ledger.order_add_on(stopped, "virtual_number", None).value[0].number
+    ledger.set_stop_service(stopped, sms_stop=True, unsubscribe_link=False)
+    sms = {
+        "to": number,
+        "from": "+46731234567",
+        "body": "STOP",
+        "gateway_ref": "cli-1",
+        "at": clock().isoformat(),
+    }
+    (result,) = ledger.receive_inbound([sms]).value
+    url = url_of(database)
+    done = run(["history", "0046731234567"], url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    history = json.loads(done.stdout)
+    assert history["msisdn"] == "+46731234567"
+    got = {
+        a["account_id"]: (a["blocked"], [(e["change"], e["source"]) for e in a["events"]])
+        for a in history["accounts"]
+    }
+    assert got == {
+        str(manual): (False, [("blocked", "manual"), ("unblocked", None)]),
+        str(stopped): (True, [("blocked", "stop")]),
+    }
+    (stop_entry,) = [a for a in history["accounts"] if a["account_id"] == str(stopped)]
+    assert stop_entry["events"][0]["inbound_id"] == str(result["id"])
+    assert stop_entry["events"][0]["inbound"]["body"] == "STOP"
+    # A number no list ever held: exit 1, one line.
+    done = run(["history", "+46731234599"], url, tmp_path)
+    assert (done.returncode, one_line(done.stderr)) == (
+        1,
+        "smsledger history: +46731234599 was never on a block list",
+    )
 
 
 def test_the_help_documents_the_exit_codes(tmp_path: Path) -> None:

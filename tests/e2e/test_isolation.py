@@ -58,6 +58,22 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/v1/accounts/{a}/senders/Swedbank", None),
     ("GET", "/v1/accounts/{a}/banned-keywords", None),
     ("PUT", "/v1/accounts/{a}/banned-keywords", {"keywords": []}),
+    ("GET", "/v1/accounts/{a}/inbound-messages", None),
+    (
+        "POST",
+        "/v1/inbound-messages",
+        {
+            "messages": [
+                {
+                    "to": "+46701740605",
+                    "from": "+46731234567",
+                    "body": "STOP",
+                    "at": "2026-11-02T09:01:00Z",
+                    "gateway_ref": "mole",
+                }
+            ]
+        },
+    ),
     (
         "POST",
         "/v1/delivery-reports",
@@ -204,7 +220,7 @@ def test_platform_roles_that_may_not_call_are_403(
     _, ids = victim
     gateway = client.post("/v1/gateway-keys", headers=OPERATOR).json()["key"]
     for method, template, body in ENDPOINTS:
-        if template == "/v1/delivery-reports":
+        if template in ("/v1/delivery-reports", "/v1/inbound-messages"):  # the gateway's own
             continue
         r = client.request(
             method,

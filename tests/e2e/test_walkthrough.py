@@ -58,4 +58,8 @@ def test_the_walkthrough_works_as_written(tmp_path: Path) -> None:
     assert '"InvalidRecipient"' in out
     assert '"status":"open"' in out
     assert '"kind":"sms"' in out
+    # Step 7: the STOP canceled the scheduled message and blocked its recipient.
+    assert '"action":"opt_out"' in out
+    assert '"name":"Canceled"' in out
+    assert '"source":"stop"' in out
     assert '"DeliveredToHandset"' in out or '"DeliveredToGateway"' in out

@@ -147,7 +147,9 @@ def recipient(
     caller: CallerDep,
     cursor: CursorQuery = None,
 ) -> Response:
-    """A number's messages to this account, and its block-list entry if it has one."""
+    """A number's messages from this account, newest first, whether it is blocked, and
+    its block-list history: when and why (manual, STOP with the SMS that asked, the
+    unsubscribe link) it was blocked and unblocked."""
     require(caller, SUPPORT)
     number = Queries._recipient(recipient)
     items, next_cursor = services.queries.messages(
@@ -155,6 +157,7 @@ def recipient(
     )
     account = services.ledger.get_account(caller.account_id)
     blocked = [b for b in blocklist_public(account)["items"] if b["msisdn"] == number]
+    history = services.queries.number_history(number, caller.account_id)["accounts"]
     return page(
         request,
         "console_messages.html",
@@ -163,6 +166,7 @@ def recipient(
         heading=f"Messages to {number}, newest first",
         items=items,
         blocked=blocked,
+        block_history=history[0]["events"] if history else [],
         recipient=number,
         next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
     )

@@ -202,6 +202,18 @@ def test_the_timeline_shows_every_event_and_the_message_as_of_a_moment(
     recipient = client.get(r.headers["location"])
     assert message in recipient.text
     assert "is not on the block list" in recipient.text
+    # Blocked and unblocked by the admin: the page says when, and that it was by hand.
+    blocklist = f"/v1/accounts/{tenant.id}/blocklist"
+    client.post(blocklist, json={"msisdn": "+46731234567"}, headers=tenant.as_("admin"))
+    catch_up(services)
+    blocked = client.get("/console/recipients/+46731234567").text
+    assert "<strong>Blocked</strong> since" in blocked
+    client.delete(f"{blocklist}/+46731234567", headers=tenant.as_("admin"))
+    catch_up(services)
+    history = client.get("/console/recipients/+46731234567").text
+    assert "is not on the block list" in history
+    changes = re.findall(r"<td>(blocked|unblocked)</td><td>(\w*)</td>", history)
+    assert changes == [("blocked", "manual"), ("unblocked", "")]
     r = client.get("/console/messages", params={"q": "timeline-1"}, follow_redirects=False)
     batch = client.get(r.headers["location"])
     assert batch.status_code == 200

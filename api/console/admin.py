@@ -1,7 +1,7 @@
 """The admin's pages: users (invite, disable), API keys (create: the secret shown once;
-revoke), the block list (add, remove) and add-ons (order, give notice). Each form is a
-POST with the session's CSRF token, validated by the API's own schemas and handed to the
-same use cases as the API's routes; a success redirects back (303) to the list."""
+revoke), the block list (add, remove), add-ons (order, give notice) and the stop service.
+Each form is a POST with the session's CSRF token, validated by the API's own schemas and
+handed to the same use cases as the API's routes; a success redirects back (303)."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -26,7 +26,14 @@ from smsledger.api.console.web import (
 from smsledger.api.deps import ServicesDep
 from smsledger.api.present import blocklist_public
 from smsledger.api.routes.add_ons import add_on_public, order
-from smsledger.api.schemas import AddOnCreate, BlockCreate, Cursor, KeyCreate, UserCreate
+from smsledger.api.schemas import (
+    AddOnCreate,
+    BlockCreate,
+    Cursor,
+    KeyCreate,
+    StopServiceUpdate,
+    UserCreate,
+)
 from smsledger.bootstrap import Services
 from smsledger.domain.access import ACCOUNT_ROLES
 from smsledger.domain.errors import NotFoundError
@@ -248,13 +255,15 @@ def add_ons(
 ) -> Response:
     account = _admin(services, caller, account_id)
     rows, next_cursor = services.queries.add_ons(account_id, PAGE, cursor)
+    sms_stop, unsubscribe_link = services.ledger.stop_service(account, services.clock())
     return page(
         request,
         "console_add_ons.html",
         caller,
-        title="Add-ons",
+        title="Add-ons and stop service",
         account_name=account.name,
         account=account,
+        stop={"sms_stop": sms_stop, "unsubscribe_link": unsubscribe_link},
         items=[add_on_public(account, r) for r in rows],
         next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
     )
@@ -291,4 +300,30 @@ async def give_notice(
         services.runner.catch_up()
 
     await run_in_threadpool(notice)
+    return redirect(f"/console/accounts/{account_id}/add-ons")
+
+
+@router.post("/{account_id}/stop-service")
+async def set_stop_service(
+    request: Request, account_id: UUID, services: ServicesDep, caller: CallerDep
+) -> Response:
+    """The API's PUT: each part on or off (a box not ticked is off); a part switched on
+    without its add-on or a subscription is 409 and changes nothing."""
+    form = await _form(request, caller)
+    unknown = set(form) - {"sms_stop", "unsubscribe_link"}
+    body = StopServiceUpdate.model_validate(
+        {
+            **{k: form[k] for k in unknown},  # refused by the schema: no unknown fields
+            "sms_stop": form.get("sms_stop") == "on",
+            "unsubscribe_link": form.get("unsubscribe_link") == "on",
+        }
+    )
+
+    def switch() -> None:
+        _admin(services, caller, account_id)
+        services.ledger.set_stop_service(
+            account_id, sms_stop=body.sms_stop, unsubscribe_link=body.unsubscribe_link
+        )
+
+    await run_in_threadpool(switch)
     return redirect(f"/console/accounts/{account_id}/add-ons")

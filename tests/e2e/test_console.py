@@ -411,3 +411,26 @@ def test_the_cookie_is_secure_when_served_over_https(services: Services) -> None
         assert r.status_code == 303
         assert "Secure" in r.headers["set-cookie"]
         assert https.get(f"/console/accounts/{tenant.id}").status_code == 200
+
+
+def test_the_stop_service_switches_through_the_form_with_the_apis_rule(
+    client: TestClient,
+) -> None:
+    tenant = open_tenant(client)
+    base = f"/console/accounts/{tenant.id}"
+    stop = f"/v1/accounts/{tenant.id}/stop-service"
+    log_in(client, key=tenant.keys["admin"])
+    token = csrf_of(client.get(f"{base}/add-ons").text)
+    # Without its add-on, switching the link on is the API's 409, and nothing changes.
+    r = client.post(f"{base}/stop-service", data={"csrf": token, "unsubscribe_link": "on"})
+    assert r.status_code == 409
+    assert client.get(stop, headers=tenant.as_("admin")).json()["unsubscribe_link"] is False
+    client.post(f"{base}/add-ons", data={"csrf": token, "kind": "unsubscribe_link"})
+    r = client.post(f"{base}/stop-service", data={"csrf": token, "unsubscribe_link": "on"})
+    assert r.status_code == 200
+    assert 'id="unsubscribe_link" name="unsubscribe_link" checked' in r.text
+    assert client.get(stop, headers=tenant.as_("admin")).json() == {
+        "sms_stop": False,
+        "unsubscribe_link": True,
+    }
+    assert client.post(f"{base}/stop-service", data={"csrf": token, "x": "1"}).status_code == 422

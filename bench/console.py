@@ -84,7 +84,7 @@ def serve(db: Database, log: Path) -> tuple[subprocess.Popen[bytes], str]:
             pass
         time.sleep(0.2)
     proc.terminate()
-    msg = "smsledger serve did not come up"
+    msg = f"smsledger serve did not come up: {log.read_text()[-2000:]}"
     raise RuntimeError(msg)
 
 

@@ -133,10 +133,12 @@ def cell(value: object) -> object:
     return value
 
 
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def csv_text(header: Sequence[str] | None, rows: Iterable[Sequence[object]]) -> str:
+    """CSV lines (RFC 4180's CRLF), the header first unless ``None``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
+    if header is not None:
+        writer.writerow(header)
     for row in rows:
         writer.writerow([cell(v) for v in row])
     return out.getvalue()

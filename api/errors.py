@@ -30,6 +30,7 @@ from smsledger.domain.errors import (
     BatchNotFoundError,
     ConcurrentUpdateError,
     ConflictError,
+    ContactNotFoundError,
     InvalidRequestError,
     MessageNotFoundError,
     MessageRejectedError,
@@ -55,6 +56,7 @@ _NOT_FOUND: dict[type[Exception], str] = {
     BatchNotFoundError: "no such batch",
     UserNotFoundError: "no such user",
     AddOnNotFoundError: "no such add-on",
+    ContactNotFoundError: "no such contact",
 }
 
 

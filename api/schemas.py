@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     Strict,
     StringConstraints,
+    model_validator,
 )
 
 from smsledger.domain.account import (
@@ -31,6 +32,11 @@ from smsledger.domain.account import (
     MAX_SENDER_NAME_LENGTH,
     MAX_TOP_UP,
     MAX_TOP_UP_REFERENCE_LENGTH,
+)
+from smsledger.domain.contacts import (
+    MAX_GROUP_NAME_LENGTH,
+    MAX_GROUPS_PER_CONTACT,
+    MAX_PERSON_NAME_LENGTH,
 )
 from smsledger.domain.errors import InvalidRequestError
 from smsledger.domain.inbound import MAX_GATEWAY_REF, MAX_INBOUND, MAX_INBOUND_BODY
@@ -173,9 +179,10 @@ Recipient = Annotated[
 """A recipient as given; the list is checked as a whole (``Recipients``), in one scan."""
 Recipients = Annotated[
     list[Recipient],
-    Field(min_length=1, max_length=MAX_RECIPIENTS),
+    Field(max_length=MAX_RECIPIENTS),
     _domain(lambda v: check_lines(v, "recipient", max_length=MAX_RECIPIENT_LENGTH)),
 ]
+MAX_SEND_GROUPS = 100
 Cursor = Annotated[str, StringConstraints(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
 
 
@@ -354,6 +361,102 @@ class BlocklistPublic(BaseModel):
     items: list[BlockedNumber]
 
 
+# --- contacts and groups ----------------------------------------------------------------
+
+PersonName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_PERSON_NAME_LENGTH),
+    _line("name", MAX_PERSON_NAME_LENGTH, min_length=0),
+    _LINE_SCHEMA,
+]
+GroupRef = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_GROUP_NAME_LENGTH + 36),
+    _line("group", MAX_GROUP_NAME_LENGTH + 36),
+    _LINE_SCHEMA,
+]
+GroupNames = Annotated[
+    list[GroupRef],
+    Field(
+        max_length=MAX_GROUPS_PER_CONTACT,
+        description="Group names; one group whatever the case (`friends` is `Friends`), "
+        "created when first named.",
+    ),
+]
+
+
+class ContactCreate(Input):
+    msisdn: Msisdn = Field(description="Any form the send path takes; kept as E.164.")
+    first_name: PersonName = ""
+    last_name: PersonName = ""
+    groups: GroupNames = Field(default_factory=list)
+
+
+class ContactUpdate(Input):
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    groups: GroupNames | None = Field(
+        default=None, description="The contact's groups become exactly these."
+    )
+
+
+class ContactPublic(BaseModel):
+    id: UUID
+    msisdn: str
+    first_name: str
+    last_name: str
+    groups: list[str]
+    source: Literal["manual", "inbound_save", "import"] = Field(
+        description="How the contact came to be; its history says each change's source."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactPublic]
+    next_cursor: str | None
+
+
+class GroupPublic(BaseModel):
+    id: UUID
+    name: str = Field(description="As first named.")
+    members: int
+
+
+class GroupPage(BaseModel):
+    items: list[GroupPublic]
+    next_cursor: str | None
+
+
+class ContactEvent(BaseModel):
+    version: int
+    type: str = Field(description="Saved, Changed, Deleted or Recreated")
+    at: datetime
+    data: dict[str, Any] = Field(
+        description="The event's facts: names, groups, and `source` and `origin` (the "
+        "inbound SMS's id, or the import's id and line) saying why."
+    )
+
+
+class ContactHistory(BaseModel):
+    contact_id: UUID
+    deleted: bool
+    events: list[ContactEvent]
+
+
+class ImportRejection(BaseModel):
+    line: int = Field(description="The file's line (the header is line 1).")
+    reason: str
+
+
+class ImportResultPublic(BaseModel):
+    created: int
+    updated: int = Field(description="Contacts this file changed.")
+    unchanged: int = Field(description="Contacts already as the file has them.")
+    rejected: list[ImportRejection]
+
+
 # --- add-ons ------------------------------------------------------------------------------
 
 
@@ -474,7 +577,19 @@ WebhookUrl = Annotated[
 
 class BatchCreate(Input):
     sender: SenderName
-    recipients: Recipients
+    recipients: Recipients = Field(
+        default_factory=list,
+        description="Numbers; with `groups`, may be empty. At least one recipient in all.",
+    )
+    groups: list[GroupRef] = Field(
+        default_factory=list,
+        max_length=MAX_SEND_GROUPS,
+        description=(
+            "Group names (any case) or ids: every member is a recipient, once, also when "
+            "among `recipients`; the cap on recipients counts them all. Members are read "
+            "from the read model (send `X-Ledger-Min-Position` after changing a group)."
+        ),
+    )
     body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)] = Field(
         description="The text; an illegal character in it is 408 InvalidContent per message."
     )
@@ -497,6 +612,13 @@ class BatchCreate(Input):
             "webhook), signed with the account's webhook secret: 409 if it has none."
         ),
     )
+
+    @model_validator(mode="after")
+    def _someone(self) -> "BatchCreate":
+        if not self.recipients and not self.groups:
+            msg = "name at least one recipient or group"
+            raise ValueError(msg)
+        return self
 
 
 class BatchMessagePublic(BaseModel):

@@ -20,14 +20,22 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import batch_send, catchup, reports, scale, serve_rss
+from bench import batch_send, catchup, inbound, reports, scale, serve_rss
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bench.common import Result
 
-WORKLOADS = ("batch_send", "reports", "catchup", "api_read", "scale", "serve_rss")
+WORKLOADS = (
+    "batch_send",
+    "reports",
+    "inbound",
+    "catchup",
+    "api_read",
+    "scale",
+    "serve_rss",
+)
 
 
 def collect(quick: bool, only: tuple[str, ...], sizes: tuple[int, ...], rss: int) -> list[Result]:
@@ -35,6 +43,7 @@ def collect(quick: bool, only: tuple[str, ...], sizes: tuple[int, ...], rss: int
     runs: dict[str, Callable[[], list[Result]]] = {
         "batch_send": lambda: batch_send.run(quick=quick),
         "reports": lambda: reports.run(2 if quick else 20),
+        "inbound": lambda: inbound.run(2 if quick else 20, naive=50 if quick else 300),
         "catchup": lambda: catchup.run(
             2_000 if quick else 60_000, 1 if quick else 5, 1 if quick else 2
         ),

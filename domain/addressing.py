@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from smsledger.domain.errors import InvalidRecipientError, InvalidSenderError
+from smsledger.domain.errors import (
+    InvalidRecipientError,
+    InvalidRequestError,
+    InvalidSenderError,
+)
 
 # E.164 allows at most 15 digits; the raw-length cap only stops absurd input early and
 # keeps it out of error messages, so it leaves room for generous formatting.
@@ -59,12 +63,17 @@ class Msisdn:
         return self.country_code == 1
 
 
-def parse_msisdn(raw: str) -> Msisdn:
+def parse_msisdn(raw: str, *, national_region: str | None = None) -> Msisdn:
     """``+46731234567``, ``46731234567`` or ``+46 73-123 45 67`` → ``+46731234567`` with
     its calling code and region, from ONE parse (a batch does this per recipient).
 
     Digits without a plus are read as international, country code first. Raises
     ``InvalidRecipientError`` (409) unless the result is a valid number.
+
+    ``national_region`` (ISO 3166 alpha-2, ``SE``): a number written in that country's
+    national form, one leading ``0`` (``070-123 45 67``), is read as that country's.
+    The send path never passes it: a recipient is international there. A contact import
+    of an older product's book may (``?country=SE``).
     """
     if not isinstance(raw, str):
         msg = f"the recipient must be a string of digits, got {type(raw).__name__}"
@@ -81,6 +90,8 @@ def parse_msisdn(raw: str) -> Msisdn:
             "optionally after a '+'"
         )
         raise InvalidRecipientError(msg)
+    if national_region is not None and compact.startswith("0"):  # "00" is "+" by now
+        return _parsed(raw, _national(raw, compact, national_region))
     digits = compact.removeprefix("+")
     if len(digits) > _E164_MAX_DIGITS:
         msg = f"recipient {_shown(raw)} is not a valid MSISDN: more than 15 digits"
@@ -92,6 +103,22 @@ def parse_msisdn(raw: str) -> Msisdn:
         except phonenumbers.NumberParseException:
             msg = f"recipient {_shown(raw)} is not a valid MSISDN: no such country code"
             raise InvalidRecipientError(msg) from None
+    return _parsed(raw, number)
+
+
+def _national(raw: str, compact: str, region: str) -> phonenumbers.PhoneNumber:
+    """A national-form number (``0701234567``) read in ``region``."""
+    if len(compact) > _E164_MAX_DIGITS + 1:
+        msg = f"recipient {_shown(raw)} is not a valid MSISDN: more than 15 digits"
+        raise InvalidRecipientError(msg)
+    try:
+        return phonenumbers.parse(compact, region)
+    except phonenumbers.NumberParseException:
+        msg = f"recipient {_shown(raw)} is not a valid MSISDN in {region}"
+        raise InvalidRecipientError(msg) from None
+
+
+def _parsed(raw: str, number: phonenumbers.PhoneNumber) -> Msisdn:
     # ``number_type`` is UNKNOWN exactly where ``is_valid_number`` is false (both match
     # the number against its region's patterns), so one call gives validity and the
     # line type: a second pass would cost each of 10,000 recipients again.
@@ -149,6 +176,14 @@ def _national_prefix_for_parsing(country_code: int) -> re.Pattern[str] | None:
         return None
     pattern = metadata.national_prefix_for_parsing
     return re.compile(pattern) if pattern else _NEVER
+
+
+def check_region(region: object) -> str:
+    """An ISO 3166 alpha-2 code with a numbering plan (``SE``); ``InvalidRequestError``."""
+    if not isinstance(region, str) or region not in phonenumbers.SUPPORTED_REGIONS:
+        msg = f"country must be an ISO 3166 alpha-2 code with a numbering plan, got {region!r}"
+        raise InvalidRequestError(msg)
+    return region
 
 
 def normalise_msisdn(raw: str) -> str:

@@ -32,6 +32,10 @@ class UserNotFoundError(NotFoundError):
     """No such user, or another account's."""
 
 
+class ContactNotFoundError(NotFoundError):
+    """No such contact of the account (never created, deleted, or another account's)."""
+
+
 class BatchNotFoundError(NotFoundError):
     """No batch with that id."""
 

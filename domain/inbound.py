@@ -19,8 +19,9 @@ message.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -92,17 +93,25 @@ def classify(body: str) -> Command:
 
 @dataclass(frozen=True, slots=True)
 class IncomingSms:
-    """One well-formed inbound SMS: numbers in E.164, the carrier's time in UTC."""
+    """One well-formed inbound SMS: numbers in E.164, the carrier's time in UTC, and
+    the id of its aggregate (``inbound_id_for(gateway_ref)``, computed once)."""
 
     to: str
     sender: str
     body: str
     at: datetime
     gateway_ref: str
+    id: uuid.UUID = field(init=False, compare=False)
 
-    @property
-    def id(self) -> uuid.UUID:
-        return inbound_id_for(self.gateway_ref)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", inbound_id_for(self.gateway_ref))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _number(raw: str) -> str:
+    """``normalise_msisdn`` remembered: a batch names a few virtual numbers a thousand
+    times, and a validity check costs ~0.1 ms (two fifths of taking an SMS)."""
+    return normalise_msisdn(raw)
 
 
 def parse_inbound(item: object) -> IncomingSms | str:
@@ -121,12 +130,16 @@ def parse_inbound(item: object) -> IncomingSms | str:
     bad = illegal_character(ref)
     if bad is not None:
         return f"gateway_ref holds {describe(bad)}, a control or non-text character"
+    to, sender = item.get("to"), item.get("from")
+    if not isinstance(to, str) or not isinstance(sender, str):
+        which = "to" if not isinstance(to, str) else "from"
+        return f"{which}: must be a string of digits (an MSISDN)"
     try:
-        to = normalise_msisdn(item.get("to"))  # type: ignore[arg-type]
+        to = _number(to)
     except InvalidRecipientError as e:
         return f"to: {e}".replace("recipient", "number")
     try:
-        sender = normalise_msisdn(item.get("from"))  # type: ignore[arg-type]
+        sender = _number(sender)
     except InvalidRecipientError as e:
         return f"from: {e}".replace("recipient", "number")
     body = item.get("body")

@@ -28,6 +28,7 @@ def all_projections(dialect: str) -> list[Projection]:
     """Every read model, in the order the runner applies them to a page."""
     from smsledger.projections.accounts import AccountLedgerProjection
     from smsledger.projections.add_ons import AddOnsProjection
+    from smsledger.projections.contacts import ContactsProjection
     from smsledger.projections.inbound import InboundProjection
     from smsledger.projections.invoices import InvoiceProjection
     from smsledger.projections.messages import MessageStatusProjection
@@ -41,6 +42,7 @@ def all_projections(dialect: str) -> list[Projection]:
         InvoiceProjection(store),
         UsersProjection(store),
         AddOnsProjection(store),
+        ContactsProjection(store),
         InboundProjection(store),
         # After MessageStatusProjection: it reads a message's account from view_messages.
         WebhookOutboxProjection(store),

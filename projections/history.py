@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from smsledger.domain.account import Account
-from smsledger.domain.errors import AccountNotFoundError, MessageNotFoundError
+from smsledger.domain.contacts import Contact
+from smsledger.domain.errors import (
+    AccountNotFoundError,
+    ContactNotFoundError,
+    MessageNotFoundError,
+)
 from smsledger.domain.message import Message
 from smsledger.domain.status import REFUNDED, STATUS_CODES
 from smsledger.domain.times import utc_text
@@ -91,6 +96,29 @@ def message_history(
             }
         )
     return {"message_id": message_id, "status": status_object(current), "events": out}
+
+
+def contact_history(ledger: EventLog, contact_id: UUID, account_id: UUID) -> dict[str, Any]:
+    """``{"contact_id", "deleted", "events": [{"version", "type", "at", "data"}]}``: why
+    the contact exists (each event's ``source`` and ``origin``: the inbound SMS, the
+    import and its line), a deleted one's too; another account's reads as unknown."""
+    aggregate: Any = None
+    out: list[dict[str, Any]] = []
+    for event in ledger.events.get(contact_id):
+        aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
+        if not isinstance(aggregate, Contact) or aggregate.account_id != account_id:
+            raise ContactNotFoundError(str(contact_id))
+        out.append(
+            {
+                "version": event.originator_version,
+                "type": type(event).__name__,
+                "at": event.timestamp,  # type: ignore[attr-defined]
+                "data": {k: _json_safe(v) for k, v in vars(event).items() if k not in _HIDDEN},
+            }
+        )
+    if aggregate is None:
+        raise ContactNotFoundError(str(contact_id))
+    return {"contact_id": contact_id, "deleted": aggregate.deleted, "events": out}
 
 
 def balance_as_of(ledger: EventLog, account_id: UUID, at: datetime) -> int:

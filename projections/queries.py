@@ -15,6 +15,7 @@
     q.accounts(account_id | None, limit, cursor) -> (items, next)  GET /v1/accounts
     q.reconciliation(period, account_id | None) -> dict            GET /v1/reconciliation
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
+    q.contact_history(contact_id, account_id) -> dict              GET .../contacts/{id}/history
     q.balance_as_of(account_id, at) -> int                         from the event store
     q.ledger_recent(account_id, period | None, limit) -> entries   the console's chart
     q.invoice_lines(account_id, period) -> [InvoiceLineKeyRow]     lines with their keys
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 
 from smsledger.domain.addressing import normalise_msisdn
+from smsledger.domain.contacts import group_key, group_ref_id
 from smsledger.domain.errors import InvalidRequestError, SmsLedgerError
 from smsledger.domain.periods import parse_period
 from smsledger.domain.status import ACCEPTED, FUNDED, STATUS_CODES, Group, status
@@ -52,7 +54,7 @@ from smsledger.domain.text import check_line
 from smsledger.domain.times import check_time, in_window
 from smsledger.projections import all_projections, store_for
 from smsledger.projections.events import EventLog, account_of
-from smsledger.projections.history import balance_as_of, message_history
+from smsledger.projections.history import balance_as_of, contact_history, message_history
 from smsledger.projections.invoices import KIND_ORDER
 from smsledger.projections.reconciliation import reconcile
 from smsledger.projections.runner import PAGE_SIZE, ProjectionRunner
@@ -150,6 +152,24 @@ class UserRow(NamedTuple):
     role: str
     state: str
     invited_at: Any
+
+
+class ContactRow(NamedTuple):
+    id: Any
+    msisdn: str
+    first_name: str
+    last_name: str
+    group_names: str
+    source: str
+    created_at: Any
+    updated_at: Any
+
+
+class GroupRow(NamedTuple):
+    id: Any
+    name: str
+    name_key: str
+    members: int
 
 
 class InvoiceSummaryRow(NamedTuple):
@@ -812,6 +832,114 @@ class Queries:
             next_cursor = _encode_cursor(last.started_on, str(last.id))
         return items, next_cursor
 
+    # --- contacts and groups -------------------------------------------------------------
+
+    def contacts(
+        self,
+        account_id: UUID,
+        group_id: UUID | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's contacts in number order (of one group, if given), and the next
+        page's cursor; each read on an index ((account, msisdn) or (group, msisdn))."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        after = ""
+        if cursor:
+            (after,) = _decode_cursor(cursor, (str,))
+        columns = ", ".join(f"c.{name}" for name in ContactRow._fields)
+        if group_id is None:
+            query = (
+                f"SELECT {columns} FROM view_contacts c WHERE c.account_id = {ph} "
+                f"AND c.msisdn > {ph} ORDER BY c.msisdn LIMIT {limit + 1}"
+            )
+            args: list[Any] = [s.uuid(account_id), after]
+        else:
+            query = (
+                f"SELECT {columns} FROM view_group_members m "
+                "JOIN view_contacts c ON c.id = m.contact_id "
+                f"WHERE m.group_id = {ph} AND c.account_id = {ph} AND m.msisdn > {ph} "
+                f"ORDER BY m.msisdn LIMIT {limit + 1}"
+            )
+            args = [s.uuid(group_id), s.uuid(account_id), after]
+        with self.views.reading() as cur:
+            cur.execute(query, args)
+            rows = [ContactRow._make(r) for r in cur.fetchall()]
+        items = [self._contact_item(r) for r in rows[:limit]]
+        next_cursor = _encode_cursor(rows[limit - 1].msisdn) if len(rows) > limit else None
+        return items, next_cursor
+
+    def _contact_item(self, r: ContactRow) -> dict[str, Any]:
+        s = self.store
+        return {
+            "id": s.to_uuid(r.id),
+            "msisdn": r.msisdn,
+            "first_name": r.first_name,
+            "last_name": r.last_name,
+            "groups": r.group_names.split("|") if r.group_names else [],
+            "source": r.source,
+            "created_at": s.to_time(r.created_at),
+            "updated_at": s.to_time(r.updated_at),
+        }
+
+    def groups(
+        self, account_id: UUID, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The account's groups by name (in any case), with their member counts."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        after = ""
+        if cursor:
+            (after,) = _decode_cursor(cursor, (str,))
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(GroupRow._fields)} FROM view_groups "
+                f"WHERE account_id = {ph} AND name_key > {ph} ORDER BY name_key "
+                f"LIMIT {limit + 1}",
+                [s.uuid(account_id), after],
+            )
+            rows = [GroupRow._make(r) for r in cur.fetchall()]
+        items = [
+            {"id": s.to_uuid(r.id), "name": r.name, "members": int(r.members)} for r in rows[:limit]
+        ]
+        next_cursor = _encode_cursor(rows[limit - 1].name_key) if len(rows) > limit else None
+        return items, next_cursor
+
+    def find_group(self, account_id: UUID, ref: str) -> UUID | None:
+        """The account's group named ``ref`` (any case) or with the id ``ref``."""
+        s, ph = self.store, self.store.ph
+        group_id = group_ref_id(ref)
+        if group_id is not None:
+            column, value = "id", s.uuid(group_id)
+        else:
+            try:
+                column, value = "name_key", group_key(ref)
+            except InvalidRequestError:
+                return None
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT id FROM view_groups WHERE account_id = {ph} AND {column} = {ph}",
+                [s.uuid(account_id), value],
+            )
+            row = cur.fetchone()
+        return None if row is None else s.to_uuid(row[0])
+
+    def group_members(self, group_ids: Sequence[UUID], limit: int) -> list[str]:
+        """The numbers of these groups' members, each once, in number order; at most
+        ``limit`` (a caller asks one more than it may take, to know it was too many)."""
+        s = self.store
+        if not group_ids:
+            return []
+        cond, args = s.any_of("group_id", [s.uuid(g) for g in group_ids])
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT DISTINCT msisdn FROM view_group_members WHERE {cond} "
+                f"ORDER BY msisdn LIMIT {int(limit)}",
+                args,
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+
     # --- inbound SMS and block lists ----------------------------------------------------
 
     def inbound_messages(
@@ -932,6 +1060,10 @@ class Queries:
         if as_of is not None:
             _aware(as_of, "as_of")
         return message_history(self.log, message_id, as_of, account_id)
+
+    def contact_history(self, contact_id: UUID, account_id: UUID) -> dict[str, Any]:
+        """The contact's events from the event store (a deleted one's too)."""
+        return contact_history(self.log, contact_id, account_id)
 
 
 __all__ = ["MESSAGE_COLUMNS", "MessageRow", "Queries", "build_runner", "message_dict"]

@@ -23,6 +23,7 @@ from smsledger.adapters.simulator import (
     Faults,
     Latency,
     OutcomeMix,
+    Replies,
     SimulatorConfig,
     parse_knobs,
 )
@@ -223,6 +224,7 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
         mix=parse_knobs(OutcomeMix, settings.simulator_mix),
         faults=parse_knobs(Faults, settings.simulator_faults),
         latency=Latency(submit=settings.simulator_submit_latency),
+        replies=parse_knobs(Replies, settings.simulator_replies),
     )
 
 

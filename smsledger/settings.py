@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     simulator_mix: str = Field(default="", description="e.g. 'delivered=1,gateway_failure=0'")
     simulator_faults: str = Field(default="", description="e.g. 'duplicate=0,out_of_order=0'")
     simulator_submit_latency: float = Field(default=0.0, ge=0)
+    simulator_replies: str = Field(
+        default="",
+        description="How often a delivered message's recipient texts back to the account's "
+        "virtual number, e.g. 'stop=0.01,save=0.01' (the default); 'stop=0,save=0' is off.",
+    )
 
     # Status callbacks (smsledger.workers.webhooks).
     webhook_allow_loopback: bool = Field(

@@ -87,6 +87,11 @@ VIEW_TABLES = {
     "view_invoices": "account_id, period",
     "view_invoice_lines": "account_id, period, line_key",
     "view_invoice_messages": "message_id",
+    "view_inbound_messages": "id",
+    "view_number_events": "seq",
+    "view_contacts": "id",
+    "view_groups": "id",
+    "view_group_members": "group_id, msisdn",
 }
 """Every read-model table and the key that orders its rows, for comparing whole views."""
 

@@ -32,6 +32,7 @@ from smsledger.api.deps import (
 from smsledger.api.errors import problems, unauthorized
 from smsledger.api.present import batch_public
 from smsledger.api.responses import OrjsonResponse
+from smsledger.api.routes.contacts import expand_groups
 from smsledger.api.routes.webhooks import refuse_own_address
 from smsledger.api.schemas import (
     DIGITS,
@@ -84,22 +85,33 @@ def check_recipient_count(recipients: list[str], limit: int) -> None:
     responses=problems(401, 403, 409, 413, 503),
 )
 def send_batch(
-    body: BatchCreate, services: ServicesDep, response: Response, caller: Sender
+    body: BatchCreate,
+    services: ServicesDep,
+    response: Response,
+    caller: Sender,
+    x_ledger_min_position: MinPositionHeader = None,
 ) -> dict[str, Any]:
     """Accept one message per recipient, priced and funded in one transaction.
 
     A recipient that fails a rule is a message with its 4xx status, not an HTTP error;
     the same ``reference`` again answers the first receipt and charges nothing.
+    ``groups``: their members (from the read model) are recipients too, each once.
     """
     assert caller.account_id is not None
-    check_recipient_count(body.recipients, services.settings.max_recipients)
+    limit = services.settings.max_recipients
+    check_recipient_count(body.recipients, limit)
+    recipients = body.recipients
+    if body.groups:
+        wait_for(services, x_ledger_min_position)
+        recipients = expand_groups(services, caller.account_id, recipients, body.groups, limit)
+        check_recipient_count(recipients, limit)
     refuse_own_address(services, body.status_callback)
     if body.send_at is not None and body.send_at > services.clock() + MAX_SCHEDULE_AHEAD:
         raise InvalidRequestError("send_at may be at most a year ahead")
     receipt = services.ledger.send_batch(
         caller.account_id,
         sender=body.sender,
-        recipients=body.recipients,
+        recipients=recipients,
         body=body.body,
         validity_period=body.validity_period,
         send_at=body.send_at,

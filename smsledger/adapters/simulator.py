@@ -95,15 +95,30 @@ class Latency:
 
 
 @dataclass(frozen=True)
+class Replies:
+    """Per delivered message, how often its recipient texts back to the account's
+    virtual number (only accounts that have one get the reply). Rare by default, so the
+    embedded default shows a few; ``SMSLEDGER_SIMULATOR_REPLIES="stop=0,save=0"`` is
+    off."""
+
+    stop: float = 0.01  # "STOP"
+    save: float = 0.01  # "Save <first> <last> <group>"
+
+
+SAVE_TEXTS = ("Save Anna Berg Friends", "Save Erik Lund Customers", "save Sara Holm VIP")
+
+
+@dataclass(frozen=True)
 class SimulatorConfig:
     seed: int = 42
     speed: float = 1.0  # 2.0 makes every simulated latency half as long
     mix: OutcomeMix = field(default_factory=OutcomeMix)
     faults: Faults = field(default_factory=Faults)
     latency: Latency = field(default_factory=Latency)
+    replies: Replies = field(default_factory=Replies)
 
 
-_K = TypeVar("_K", OutcomeMix, Faults)
+_K = TypeVar("_K", OutcomeMix, Faults, Replies)
 
 
 def parse_knobs(kind: type[_K], spec: str) -> _K:
@@ -199,6 +214,35 @@ def plan(config: SimulatorConfig, message_id: UUID, now: datetime, expires_at: d
     return Plan(outcome, reports)
 
 
+@dataclass(frozen=True)
+class PlannedReply:
+    body: str
+    at: datetime  # the carrier's time
+    due_at: datetime  # when it reaches us
+    gateway_ref: str
+
+
+def plan_reply(config: SimulatorConfig, message_id: UUID, fate: Plan) -> PlannedReply | None:
+    """Whether the recipient of a delivered message texts back, what and when: the same
+    for the same seed and id. Its own random stream, so adding replies changed no
+    message's fate."""
+    if fate.outcome not in ("delivered", "offline_then_delivered"):
+        return None
+    rng = random.Random(f"{config.seed}:reply:{message_id}")
+    draw, replies = rng.random(), config.replies
+    if draw < replies.stop:
+        body = "STOP"
+    elif draw < replies.stop + replies.save:
+        body = rng.choice(SAVE_TEXTS)
+    else:
+        return None
+    delivered = max(r.at for r in fate.reports if r.code == DELIVERED)
+    at = delivered + timedelta(seconds=rng.uniform(2.0, 30.0) / config.speed)
+    due = at + timedelta(seconds=rng.uniform(*config.latency.report_delay) / config.speed)
+    ref = "sim-in-" + hashlib.sha256(f"{config.seed}:reply:{message_id}".encode()).hexdigest()[:20]
+    return PlannedReply(body, at, due, ref)
+
+
 def gateway_ref(seed: int, message_id: UUID) -> str:
     return "sim-" + hashlib.sha256(f"{seed}:{message_id}".encode()).hexdigest()[:20]
 
@@ -257,6 +301,20 @@ class CarrierSimulator:
                         for r in fate.reports
                     ],
                 )
+                reply = plan_reply(self.config, message.message_id, fate)
+                if reply is not None and message.account_id is not None:
+                    cur.execute(
+                        "INSERT INTO sim_inbound (account_id, sender, body, gateway_ref, at, "
+                        f"due_at) VALUES ({s.marks(6)})",
+                        (
+                            s.uuid(message.account_id),
+                            message.recipient,
+                            reply.body,
+                            reply.gateway_ref,
+                            s.time(reply.at),
+                            s.time(reply.due_at),
+                        ),
+                    )
             else:
                 # Submitted before: the same answer, and one more call counted.
                 cur.execute(
@@ -311,6 +369,42 @@ class CarrierSimulator:
         with self.views.transaction() as cur:
             cur.executemany(
                 f"UPDATE sim_reports SET sent_at = {ph} WHERE id = {ph}",
+                [(s.time(now), i) for i in receipt_ids],
+            )
+
+    # --- replies (``InboundSource``) ---
+
+    def due_inbound(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Replies due by ``now``: ``(receipt id, {"account_id", "from", "body", "at",
+        "gateway_ref"})``."""
+        s, ph = self.sql, self.sql.ph
+        with self.views.reading() as cur:
+            cur.execute(
+                "SELECT id, account_id, sender, body, at, gateway_ref FROM sim_inbound "
+                f"WHERE sent_at IS NULL AND due_at <= {ph} ORDER BY due_at, id "
+                f"LIMIT {int(limit)}",
+                (s.time(now),),
+            )
+            rows = cur.fetchall()
+        return [
+            (
+                int(r[0]),
+                {
+                    "account_id": s.to_uuid(r[1]),
+                    "from": str(r[2]),
+                    "body": str(r[3]),
+                    "at": s.to_time(r[4]).isoformat(),
+                    "gateway_ref": str(r[5]),
+                },
+            )
+            for r in rows
+        ]
+
+    def acknowledge_inbound(self, receipt_ids: Sequence[int], now: datetime) -> None:
+        s, ph = self.sql, self.sql.ph
+        with self.views.transaction() as cur:
+            cur.executemany(
+                f"UPDATE sim_inbound SET sent_at = {ph} WHERE id = {ph}",
                 [(s.time(now), i) for i in receipt_ids],
             )
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
+from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
     PaymentModel,
@@ -31,12 +32,15 @@ from smsledger.domain.account import (
 from smsledger.domain.addons import ADD_ON_KINDS, AddOn
 from smsledger.domain.addressing import normalise_msisdn
 from smsledger.domain.batch import Batch, ReceiptLine, batch_id_for
+from smsledger.domain.contact_csv import ImportResult, ParsedImport, Rejection
+from smsledger.domain.contacts import Contact, Group
 from smsledger.domain.errors import (
     AccountNotFoundError,
     AddOnNotFoundError,
     BatchNotFoundError,
     ConcurrentUpdateError,
     ConflictError,
+    ContactNotFoundError,
     EmailTakenError,
     InvalidRequestError,
     MessageNotFoundError,
@@ -49,6 +53,7 @@ from smsledger.domain.inbound import (
     InboundMessage,
     IncomingSms,
     OptOut,
+    SaveContact,
     classify,
     parse_inbound,
 )
@@ -232,6 +237,27 @@ def _inbound_result(
 
 def _answer(ref: str, outcome: str, sms: InboundMessage) -> dict[str, Any]:
     return {"gateway_ref": ref, "outcome": outcome, "id": sms.id, "action": sms.action}
+
+
+def _save_sender(
+    stage: ContactStage, sms: IncomingSms, command: SaveContact
+) -> InboundAction | None:
+    """``Save <first> <last> <group>``: the sender saved as a contact in that group (the
+    group created if new), in the SMS's own transaction; ``None`` if no contact can be
+    made of it (a name too long, a group name that is not one): the SMS is kept, and
+    nothing else happens, as for any text."""
+    try:
+        stage.save_number(
+            sms.sender,
+            first_name=command.first_name,
+            last_name=command.last_name,
+            groups=[command.group],
+            source="inbound_save",
+            origin={"inbound_message_id": str(sms.id)},
+        )
+    except (InvalidRequestError, ConflictError):
+        return None
+    return "contact_saved"
 
 
 class Ledger(Application[UUID]):
@@ -665,6 +691,18 @@ class Ledger(Application[UUID]):
 
         return self._on_account(account_id, change)
 
+    def virtual_number(self, account_id: UUID, at: datetime) -> str | None:
+        """The number of the account's virtual number add-on running at ``at`` (in the
+        account's time zone), or ``None``: where a reply to its messages goes."""
+        account = self.get_account(account_id)
+        day = local_date(at, account.timezone)
+        for add_on_id in reversed(account.add_ons.get("virtual_number", [])):
+            with contextlib.suppress(AddOnNotFoundError):
+                add_on = self.get_add_on(UUID(add_on_id))
+                if add_on.number is not None and add_on.active_on(day):
+                    return add_on.number
+        return None
+
     def get_claim(self, number: str) -> NumberClaim | None:
         """Who held a (normalised) number and when; ``None`` if it was never claimed."""
         try:
@@ -780,23 +818,149 @@ class Ledger(Application[UUID]):
 
     def get_messages(self, message_ids: Sequence[UUID]) -> dict[UUID, Message]:
         """Many messages in one read where the store allows it; unknown ids are left out."""
-        recorder = self.recorder
-        if not hasattr(recorder, "select_events_many"):
-            found: dict[UUID, Message] = {}
-            for mid in message_ids:
-                with contextlib.suppress(MessageNotFoundError):
-                    found[mid] = self.get_message(mid)
-            return found
-        stored = recorder.select_events_many(list(message_ids))
-        out: dict[UUID, Message] = {}
-        for mid, events in stored.items():
-            aggregate: Any = None  # rebuilt event by event
-            for stored_event in events:
-                domain_event = self.mapper.to_domain_event(stored_event)
-                aggregate = domain_event.mutate(aggregate)  # type: ignore[attr-defined]
-            if isinstance(aggregate, Message):
-                out[mid] = aggregate
-        return out
+        return self._load_many(message_ids, Message)
+
+    # --- contacts and groups (smsledger.application.contacts) ---------------------------
+
+    def contact_stage(self, account_id: UUID, now: datetime | None = None) -> ContactStage:
+        """A unit of work over the account's contacts and groups, for a use case that
+        saves them with its own aggregates (``ContactStage.pending``)."""
+        return ContactStage(
+            lambda ids: self._load_many(ids, object), account_id, self.now() if now is None else now
+        )
+
+    def _on_contacts(self, account_id: UUID, change: Callable[[ContactStage], T]) -> Written[T]:
+        """Apply ``change`` to a fresh stage and save what it staged, in ONE transaction;
+        retried on a version conflict (a concurrent save of the same contact or the first
+        naming of the same group), taking turns per account's contact book."""
+        self.get_account(account_id)
+
+        def attempt() -> Written[T]:
+            stage = self.contact_stage(account_id)
+            value = change(stage)
+            return Written(value, self._save_many(stage.pending()))
+
+        with self.turns.turn(("contacts", account_id)):
+            return self._retrying(attempt)
+
+    def save_contact(
+        self,
+        account_id: UUID,
+        msisdn: str,
+        *,
+        first_name: str | None,
+        last_name: str | None,
+        groups: Sequence[str],
+        source: str,
+        origin: dict[str, Any] | None = None,
+    ) -> Written[SavedContact]:
+        """Save the number as the account's contact (one per number: a repeat updates
+        it, a save after a delete re-creates it), joining ``groups`` (created when new).
+        ``value`` says whether it was created, updated or unchanged."""
+        return self._on_contacts(
+            account_id,
+            lambda stage: stage.save(
+                msisdn,
+                first_name=first_name,
+                last_name=last_name,
+                groups=groups,
+                source=source,
+                origin=origin,
+            ),
+        )
+
+    def get_contact(self, contact_id: UUID, account_id: UUID | None = None) -> Contact:
+        """A contact; a deleted one, or another account's, reads as unknown."""
+        try:
+            contact: object = self.repository.get(contact_id)
+        except AggregateNotFoundError:
+            raise ContactNotFoundError(str(contact_id)) from None
+        if (
+            not isinstance(contact, Contact)
+            or contact.deleted
+            or (account_id is not None and contact.account_id != account_id)
+        ):
+            raise ContactNotFoundError(str(contact_id))
+        return contact
+
+    def change_contact(
+        self,
+        account_id: UUID,
+        contact_id: UUID,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        groups: Sequence[str] | None = None,
+    ) -> Written[Contact]:
+        """Set a contact's names or groups (``None``: keep); its groups become exactly
+        ``groups``, new ones created."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            in_groups = None
+            new: list[Group] = []
+            if groups is not None:
+                found, new = stage.groups(groups, "manual")
+                in_groups = {g.id.hex: g.name for g in found}
+            if contact.change(
+                first_name=first_name,
+                last_name=last_name,
+                groups=in_groups,
+                source="manual",
+                origin=None,
+                timestamp=stage.now,
+            ):
+                stage.stage(contact)
+                for group in new:
+                    stage.stage(group)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def delete_contact(self, account_id: UUID, contact_id: UUID) -> Written[Contact]:
+        """Delete a contact (an event: its history stays); a later save re-creates it."""
+
+        def change(stage: ContactStage) -> Contact:
+            contact = self.get_contact(contact_id, account_id)
+            contact.delete(stage.now)
+            stage.stage(contact)
+            return contact
+
+        return self._on_contacts(account_id, change)
+
+    def import_contacts(
+        self, account_id: UUID, parsed: ParsedImport, import_id: UUID
+    ) -> Written[ImportResult]:
+        """Save every contact of a parsed import file in ONE transaction (source
+        ``import``, origin the import and its line); lines that cannot be saved join
+        the file's own rejections. The same file again creates nothing."""
+
+        def change(stage: ContactStage) -> ImportResult:
+            stage.preload(
+                [row.msisdn for row in parsed.rows],
+                list(dict.fromkeys(g for row in parsed.rows for g in row.groups)),
+            )
+            counts = {"created": 0, "updated": 0, "unchanged": 0}
+            rejected = list(parsed.rejected)
+            for row in parsed.rows:
+                try:
+                    saved = stage.save_number(
+                        row.msisdn,
+                        first_name=row.first_name,
+                        last_name=row.last_name,
+                        groups=row.groups,
+                        source="import",
+                        origin={"import_id": str(import_id), "line": row.line},
+                    )
+                except (InvalidRequestError, ConflictError) as e:
+                    rejected.append(Rejection(row.line, str(e)))
+                    continue
+                counts[saved.outcome] += 1
+            rejected.sort(key=lambda r: r.line)
+            return ImportResult(counts["created"], counts["updated"], counts["unchanged"], rejected)
+
+        with _gc_paused():
+            return self._on_contacts(account_id, change)
 
     def cancel(self, message_id: UUID, account_id: UUID | None = None) -> Written[Message]:
         """Cancel before hand-off (203, refunded); a conflict afterwards."""
@@ -911,6 +1075,7 @@ class Ledger(Application[UUID]):
             routed: dict[UUID, tuple[IncomingSms, UUID, InboundAction | None]] = {}
             opt_outs: set[tuple[UUID, str]] = set()
             stopping: dict[UUID, bool] = {}  # the account's sms_stop works now
+            books: dict[UUID, ContactStage] = {}  # each account's contacts a Save changes
             for sms in good:
                 if sms.id in known or sms.id in routed:
                     continue
@@ -919,7 +1084,13 @@ class Ledger(Application[UUID]):
                 if holder is None:
                     continue
                 action: InboundAction | None = None
-                if isinstance(classify(sms.body), OptOut):
+                command = classify(sms.body)
+                if isinstance(command, SaveContact):
+                    stage = books.get(holder)
+                    if stage is None:
+                        stage = books[holder] = self.contact_stage(holder, now)
+                    action = _save_sender(stage, sms, command)
+                elif isinstance(command, OptOut):
                     account = accounts.get(holder)
                     if account is None:
                         account = accounts[holder] = self.get_account(holder)
@@ -933,13 +1104,15 @@ class Ledger(Application[UUID]):
             created: dict[UUID, InboundMessage] = {}
             for sms, holder, action in routed.values():
                 # The messages a STOP canceled are credited to the first STOP of a pair.
-                stopped = canceled.pop((holder, sms.sender), []) if action else []
+                opted_out = action == "opt_out"
+                stopped = canceled.pop((holder, sms.sender), []) if opted_out else []
                 created[sms.id] = InboundMessage.receive(sms, holder, action, stopped, now)
             results: list[dict[str, Any]] = []
             first: set[UUID] = set()
             for item, p in zip(items, parsed, strict=True):
                 results.append(_inbound_result(item, p, known, created, first))
-            changed = [*created.values(), *messages, *accounts.values()]
+            saved = [a for stage in books.values() for a in stage.pending()]
+            changed = [*created.values(), *messages, *accounts.values(), *saved]
             return Written(results, self._save_many(changed))
 
         with _gc_paused():

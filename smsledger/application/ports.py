@@ -15,7 +15,7 @@ Reports come back as plain mappings (``smsledger.domain.reports``). The adapters
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from smsledger.domain.errors import SmsLedgerError
 
@@ -51,10 +51,18 @@ class Outgoing:
     recipient: str
     body: str
     expires_at: datetime
+    account_id: UUID | None = None  # whose message: where a reply to it goes
 
     @classmethod
     def of(cls, message: Message) -> Outgoing:
-        return cls(message.id, message.sender, message.recipient, message.body, message.expires_at)
+        return cls(
+            message.id,
+            message.sender,
+            message.recipient,
+            message.body,
+            message.expires_at,
+            message.account_id,
+        )
 
 
 class Gateway(Protocol):
@@ -84,6 +92,17 @@ class Gateway(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class InboundSource(Protocol):
+    """A gateway that also brings SMS recipients send back (the carrier simulator's
+    replies): ``(receipt id, {"account_id", "from", "body", "at", "gateway_ref"})``;
+    the dispatcher addresses each to the account's virtual number and takes it through
+    the same ingest as ``POST /v1/inbound-messages``."""
+
+    def due_inbound(self, now: datetime, limit: int) -> list[tuple[int, dict[str, Any]]]: ...
+    def acknowledge_inbound(self, receipt_ids: Sequence[int], now: datetime) -> None: ...
 
 
 class Mail(NamedTuple):

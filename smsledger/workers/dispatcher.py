@@ -18,12 +18,20 @@ cancel in between makes the save conflict, and the retry finds the message cance
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from smsledger.application.ports import GatewayError, HandOffRefusedError, Outgoing, Refused
+from smsledger.application.ports import (
+    GatewayError,
+    HandOffRefusedError,
+    InboundSource,
+    Outgoing,
+    Refused,
+)
+from smsledger.domain.errors import AccountNotFoundError
 from smsledger.projections import store_for
 from smsledger.projections.delivery_queue import DeliveryQueue
 from smsledger.projections.runner import ProjectionRunner
@@ -31,7 +39,6 @@ from smsledger.projections.runner import ProjectionRunner
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
-    from datetime import datetime
     from uuid import UUID
 
     from smsledger.application.ledger import Ledger
@@ -167,13 +174,45 @@ class Dispatcher:
         self.gateway.acknowledge([receipt for receipt, _ in due], now)
         return len(due)
 
+    def pump_inbound(self) -> int:
+        """Hand the gateway's due replies (the simulator's) to the inbound ingest, each
+        addressed to its account's virtual number at its time; a reply to an account
+        without one goes nowhere. How many were taken from the gateway."""
+        gateway = self.gateway
+        if not isinstance(gateway, InboundSource):
+            return 0
+        now = self.clock()
+        due = gateway.due_inbound(now, self.report_batch)
+        if not due:
+            return 0
+        # One look-up per account a pump (its replies span seconds); the ingest routes
+        # each by who held the number at the reply's own time anyway.
+        numbers: dict[UUID, str | None] = {}
+        items = []
+        for _, reply in due:
+            account_id = reply["account_id"]
+            if account_id not in numbers:
+                numbers[account_id] = None
+                with contextlib.suppress(AccountNotFoundError):
+                    at = datetime.fromisoformat(reply["at"])
+                    numbers[account_id] = self.ledger.virtual_number(account_id, at)
+            number = numbers[account_id]
+            if number is not None:
+                items.append({k: v for k, v in reply.items() if k != "account_id"} | {"to": number})
+        if items:
+            self.ledger.receive_inbound(items)
+        # As with reports: acknowledged only once taken; a repeat is a ``duplicate``.
+        gateway.acknowledge_inbound([receipt for receipt, _ in due], now)
+        return len(due)
+
     # --- running ---
 
     def step(self) -> int:
-        """Follow, hand off one batch, pump one batch of reports; how much was done."""
+        """Follow, hand off one batch, pump one batch of reports and of replies; how much
+        was done."""
         followed = self.follow()
         dispatched = self.dispatch_once().total
-        return followed + dispatched + self.pump()
+        return followed + dispatched + self.pump() + self.pump_inbound()
 
     def run_until_idle(self, max_steps: int | None = None) -> int:
         """Step until a step does nothing; total work done."""

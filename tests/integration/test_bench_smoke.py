@@ -17,7 +17,7 @@ def test_quick_benchmarks_write_a_report_with_every_workload(tmp_path: Path) -> 
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "report.json").read_text())
     workloads = {r["workload"] for r in results}
-    expected = {"batch_send", "reports", "catchup", "serve_rss"}
+    expected = {"batch_send", "reports", "inbound", "catchup", "serve_rss"}
     expected |= {f"scale: {w}" for w in ("send", "reports")}
     expected |= {f"scale: read {w}" for w in ("message", "account", "invoice", "history")}
     if shutil.which("wrk"):

@@ -13,7 +13,13 @@ from uuid import UUID
 
 import pytest
 
-from smsledger.adapters.simulator import CarrierSimulator, Faults, OutcomeMix, SimulatorConfig
+from smsledger.adapters.simulator import (
+    CarrierSimulator,
+    Faults,
+    OutcomeMix,
+    Replies,
+    SimulatorConfig,
+)
 from smsledger.adapters.storage import Database
 from smsledger.application.ledger import Ledger
 from smsledger.domain.numbers import NumberTakenError
@@ -330,3 +336,37 @@ def test_a_batch_of_a_thousand_is_one_transaction(rig: Rig) -> None:
     # Every event of the batch is in one contiguous run ending at the answer's position.
     assert written.position == positions[-1]
     assert positions[-1000:] == list(range(positions[-1] - 999, positions[-1] + 1))
+
+
+def test_the_simulators_recipients_text_stop_through_the_same_ingest(rig: Rig) -> None:
+    # Every delivered recipient replies STOP (the default is 1%); seeded, so the same
+    # every run.
+    weights = dict.fromkeys(OutcomeMix.__dataclass_fields__, 0.0)
+    weights["delivered"] = 1.0
+    rig.sim.config = SimulatorConfig(
+        seed=5,
+        mix=OutcomeMix(**weights),
+        faults=Faults(0, 0, 0, 0),
+        replies=Replies(stop=1.0, save=0.0),
+    )
+    rig.stop_service(True)
+    first = rig.send()
+    # A second account without a virtual number: its recipient's reply goes nowhere.
+    other = rig.ledger.open_account("No number").value.id
+    rig.ledger.top_up(other, 1_000, "t")
+    rig.ledger.send_batch(other, sender="Other", recipients=[OTHER_FAN], body="Hi")
+    rig.dispatcher.run_until_idle()
+    rig.clock.advance(minutes=5)  # delivered, and the reply arrives
+    rig.dispatcher.run_until_idle()
+    assert rig.ledger.get_message(first).status == 201
+    account = rig.ledger.get_account(rig.account)
+    assert account.blocked[FAN][0] == "stop"
+    assert not rig.ledger.get_account(other).blocked
+    rig.runner.run_once()
+    items, _ = rig.queries.inbound_messages(rig.account)
+    assert [(i["from"], i["to"], i["body"], i["action"]) for i in items] == [
+        (FAN, rig.number, "STOP", "opt_out")
+    ]
+    assert rig.queries.inbound_messages(other)[0] == []
+    # Pumping again hands nothing out twice.
+    assert rig.dispatcher.pump_inbound() == 0

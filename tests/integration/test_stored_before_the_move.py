@@ -113,6 +113,16 @@ def test_a_ledger_written_before_the_move_loads_projects_and_reconciles(
             after["view_invoice_messages"] = [
                 (*row[:-1], None) for row in after["view_invoice_messages"]
             ]
+            # Read models added since (0010) are empty in the old file and built by the
+            # rebuild: the old ledger's block-list changes become number events.
+            for table in ("view_inbound_messages", "view_number_events"):
+                assert before.pop(table) == []
+            assert after.pop("view_inbound_messages") == []
+            changes = [(r[2], r[3], r[4], r[5]) for r in after.pop("view_number_events")]
+            assert changes == [
+                ("+46701230099", "blocked", "manual", None),  # no inbound_id in old events
+                ("+46701230099", "unblocked", None, None),
+            ]
             assert after == before
         queries, ledger = services.queries, services.ledger
         # Every aggregate loads: accounts from their snapshots, messages, batches.

@@ -12,9 +12,11 @@ from smsledger.adapters.simulator import (
     OUT_OF_TABLE_CODES,
     Faults,
     OutcomeMix,
+    Replies,
     SimulatorConfig,
     parse_knobs,
     plan,
+    plan_reply,
 )
 from smsledger.domain.reports import parse_report
 from smsledger.domain.status import STATUS_CODES
@@ -121,3 +123,30 @@ def test_a_report_keeps_its_raw_payload_and_reads_its_time_as_one_instant() -> N
     bare = parse_report({"message_id": MID, "status_code": 201, "at": "2026-11-02T09:00:00Z"})
     assert bare is not None
     assert bare.raw == {"message_id": MID, "status_code": 201, "at": "2026-11-02T09:00:00Z"}
+
+
+def test_replies_depend_on_seed_and_id_and_are_rare_by_default() -> None:
+    config = SimulatorConfig(seed=7)
+    many = [uuid.UUID(int=i * 104729 + 3) for i in range(5000)]
+    fates = {m: plan(config, m, NOW, EXPIRES) for m in many}
+    replies = {m: plan_reply(config, m, fates[m]) for m in many}
+    assert replies == {m: plan_reply(config, m, fates[m]) for m in reversed(many)}
+    bodies = Counter(
+        "STOP" if r.body == "STOP" else "Save" for r in replies.values() if r is not None
+    )
+    delivered = sum(f.outcome in ("delivered", "offline_then_delivered") for f in fates.values())
+    # About 1% of the delivered reply STOP and 1% Save: rare, never none in 5,000.
+    assert 0.5 * 0.01 * delivered < bodies["STOP"] < 2 * 0.01 * delivered
+    assert 0.5 * 0.01 * delivered < bodies["Save"] < 2 * 0.01 * delivered
+    for m, r in replies.items():
+        if r is None:
+            continue
+        # Only a delivered message is answered, after it was delivered.
+        assert fates[m].outcome in ("delivered", "offline_then_delivered")
+        assert r.at > max(p.at for p in fates[m].reports if p.code == 201)
+        assert r.due_at >= r.at
+        assert r.body == "STOP" or r.body.lower().startswith("save ")
+    # Replies never change a message's fate, and can be switched off.
+    off = SimulatorConfig(seed=7, replies=parse_knobs(Replies, "stop=0,save=0"))
+    assert {m: plan(off, m, NOW, EXPIRES) for m in many} == fates
+    assert all(plan_reply(off, m, fates[m]) is None for m in many)

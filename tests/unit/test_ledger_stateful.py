@@ -8,6 +8,15 @@ ordered, given notice and charged by month-end passes at random times: every fee
 the last pass is charged exactly once, at the price or 0 as the payment model of that
 pass says, a fee once charged never changes, none falls on or after ``ends_on``; and
 month end issues each ended month at most once.
+
+Recipients text STOP to the account's virtual number (with the stop service on or off,
+the number's add-on running or ended), numbers are blocked and unblocked by hand, and
+due messages are handed off. The read model the STOP path asks for pending messages is
+played by the machine and lags: it only knows the messages sent before its last
+``catch_up``. Whatever the order: no message to a number blocked at that moment is ever
+handed off (it is 405 and refunded instead), a STOP cancels exactly the pending messages
+to its sender that the read model knew of, a repeated SMS does nothing, and the money
+still reconciles.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -25,6 +34,7 @@ from smsledger.application.ledger import Ledger
 from smsledger.domain.addons import due_dates
 from smsledger.domain.errors import ConflictError
 from smsledger.domain.periods import last_closed_period, local_date, period_of
+from smsledger.domain.status import CANCELED, RECIPIENT_REJECTED, SENDING
 from tests.support import FakeClock
 
 VALID = ["+46701234567", "+46701234568", "+4790012345", "+4520123456"]
@@ -46,10 +56,24 @@ class LedgerMachine(RuleBasedStateMachine):
         self.add_ons: list[UUID] = []
         self.fees: dict[UUID, dict[str, int]] = {}  # add-on -> due date -> amount (model)
         self.last_pass: dict[UUID, date] = {}
+        self.recipient: dict[UUID, str] = {}  # funded message -> its recipient
+        self.seen: set[UUID] = set()  # what the (lagging) read model knows
+        self.ledger.pending_messages = self._pending
+        self.sms_refs: dict[str, dict[str, Any]] = {}  # gateway_ref -> first answer
+        self.handed_off: set[UUID] = set()
 
-    @initialize(model=st.sampled_from(["balance", "post_invoice"]))
-    def open(self, model: str) -> None:
+    def _pending(self, pairs: Any) -> list[UUID]:
+        """The read model's answer: the messages to these recipients it has seen."""
+        wanted = {number for _, number in pairs}
+        return [m for m in self.seen if self.recipient.get(m) in wanted]
+
+    @initialize(model=st.sampled_from(["balance", "post_invoice"]), stop=st.booleans())
+    def open(self, model: str, stop: bool) -> None:
         self.account_id = self.ledger.open_account("Prop", payment_model=model).value.id
+        if stop:  # a virtual number and sms_stop on from the start: STOPs find work
+            self.order_add_on("virtual_number")
+            self.ledger.set_stop_service(self.account_id, sms_stop=True, unsubscribe_link=False)
+            self.top_up(5_000, repeat=False)
 
     def teardown(self) -> None:
         self.ledger.close()
@@ -90,6 +114,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert message.charged_to is not None
                 self.charged[mid] = (message.charged_to, message.price)
                 self.cancelable.append(mid)
+                self.recipient[mid] = message.recipient
                 assert line["price"] == message.price > 0
             else:
                 assert line["price"] == 0
@@ -145,6 +170,125 @@ class LedgerMachine(RuleBasedStateMachine):
         account = self.ledger.get_account(self.account_id)
         if period >= period_of(account.created_on, "Europe/Stockholm"):
             self.ledger.issue_invoice(self.account_id, period)
+
+    # --- inbound STOP, block list, hand-off ----------------------------------------------
+
+    @rule()
+    def read_model_catches_up(self) -> None:
+        self.seen = set(self.recipient)
+
+    @rule(on=st.booleans())
+    def switch_stop_service(self, on: bool) -> None:
+        try:
+            self.ledger.set_stop_service(self.account_id, sms_stop=on, unsubscribe_link=False)
+        except ConflictError:
+            assert on  # switching off always works; on needs a running virtual number
+
+    def _number(self) -> str | None:
+        numbers = [
+            a.number
+            for a in (self.ledger.get_add_on(i) for i in self.add_ons)
+            if a.kind == "virtual_number"
+        ]
+        return numbers[-1] if numbers else None
+
+    @rule(
+        sender=st.sampled_from(VALID),
+        body=st.sampled_from(["STOP", "stopp!", "Stop it", "hello", "Save A B C"]),
+        ref=st.integers(0, 8),
+    )
+    def recipient_texts(self, sender: str, body: str, ref: int | str) -> None:
+        number = self._number()
+        if number is None:
+            return
+        now = self.clock.now
+        account = self.ledger.get_account(self.account_id)
+        stop_works = self.ledger.stop_service(account, now)[0]
+        running = any(
+            self.ledger.get_add_on(i).number == number
+            and self.ledger.get_add_on(i).active_on(local_date(now, account.timezone))
+            for i in self.add_ons
+        )
+        pending = {m for m in self.seen & set(self.cancelable) if self.recipient[m] == sender}
+        sms = {
+            "to": number,
+            "from": sender,
+            "body": body,
+            "at": now.isoformat(),
+            "gateway_ref": f"sms-{ref}",
+        }
+        (result,) = self.ledger.receive_inbound([sms]).value
+        first = self.sms_refs.get(sms["gateway_ref"])
+        if first is not None:  # the same SMS again: nothing done twice
+            assert result == {**first, "outcome": "duplicate"}
+            return
+        if not running:
+            assert result["outcome"] == "unknown_number"
+            return
+        self.sms_refs[sms["gateway_ref"]] = result
+        assert result["outcome"] == "stored"
+        first_word = body.split(maxsplit=1)[0].rstrip("!").lower()
+        opt_out = stop_works and first_word in ("stop", "stopp")
+        saves = first_word == "save" and len(body.split()) == 4  # Save <first> <last> <group>
+        assert result["action"] == ("opt_out" if opt_out else "contact_saved" if saves else None)
+        if not opt_out:
+            return
+        assert self.ledger.get_account(self.account_id).is_blocked(sender)
+        sms_aggregate: Any = self.ledger.repository.get(result["id"])
+        canceled = {UUID(h) for h in sms_aggregate.canceled}
+        assert canceled == pending
+        event(f"STOP canceled {min(len(canceled), 2)}")
+        for mid in canceled:
+            assert self.ledger.get_message(mid).status == CANCELED
+            self.cancelable.remove(mid)
+            self.refunded.add(mid)
+
+    @rule(sender=st.sampled_from(VALID), seen=st.booleans(), due=st.booleans())
+    def scheduled_then_stop(self, sender: str, seen: bool, due: bool) -> None:
+        """The story the stop service is for: a message scheduled, then its recipient's
+        STOP, with the read model caught up in between or not; then, maybe, its time
+        comes and the dispatcher runs."""
+        self.send([sender], "Tomorrow", later=True)
+        if seen:
+            self.read_model_catches_up()
+        self.refs += 1
+        self.recipient_texts(sender, "STOP", f"story-{self.refs}")
+        if due and self.cancelable:
+            self.clock.advance(hours=2)
+            self.dispatcher_hands_off()
+
+    @rule(number=st.sampled_from(VALID), block=st.booleans())
+    def block_by_hand(self, number: str, block: bool) -> None:
+        if block:
+            self.ledger.block_number(self.account_id, number)
+        else:
+            self.ledger.unblock_number(self.account_id, number)
+
+    @precondition(lambda self: bool(self.cancelable))
+    @rule()
+    def dispatcher_hands_off(self) -> None:
+        now = self.clock.now
+        blocked = set(self.ledger.get_account(self.account_id).blocked)
+        started, _ = self.ledger.start_sending(list(self.cancelable), now).value
+        for message in started:
+            assert message.recipient not in blocked, "a message to a blocked number went out"
+            self.handed_off.add(message.id)
+            self.cancelable.remove(message.id)
+        for mid in list(self.cancelable):
+            message = self.ledger.get_message(mid)
+            if message.status == RECIPIENT_REJECTED:
+                event("405 at hand-off")
+                assert message.recipient in blocked
+                assert message.refunded
+                self.cancelable.remove(mid)
+                self.refunded.add(mid)
+            else:
+                assert message.recipient not in blocked or not message.may_hand_off(now)
+
+    @invariant()
+    def nothing_went_out_to_a_number_blocked_when_it_went(self) -> None:
+        for mid in self.handed_off:
+            assert self.ledger.get_message(mid).status == SENDING
 
     @invariant()
     def every_due_fee_is_charged_once_as_the_model_says(self) -> None:

@@ -1,8 +1,9 @@
 """The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright;
 no browser is ever downloaded) against a real ``smsledger serve``, on both databases.
 
-One served process and one browser per database for the whole scenario (module-scoped),
-the tests below being its steps in order: log in, find a message and step its "as of"
+One served process and one browser per database for the whole scenario (module-scoped,
+logged in once; each test starts from a page of its own, so none needs another to run
+first): log in, find a message and step its "as of"
 control, open an invoice and drill down to an event, download the reconciliation CSV
 and check its sums, try another account's id, submit a form without its CSRF token.
 The SQLite run saves screenshots of the main pages into docs/console/ (the README's).
@@ -198,6 +199,7 @@ def scene(
                 base_url=served.url, viewport={"width": 1280, "height": 800}, accept_downloads=True
             )
             page = context.new_page()
+            _log_in(page, facts["admin_key"])  # each test below starts logged in
             try:
                 yield Scene(
                     request.param,
@@ -218,24 +220,36 @@ def scene(
             drop_postgres(db)
 
 
-def test_1_log_in_with_a_key(scene: Scene) -> None:
-    page = scene.page
+def _log_in(page: Page, key: str) -> None:
     page.goto("/console/messages")
     assert page.url.endswith("/console/login?next=%2Fconsole%2Fmessages")  # sent to log in
-    scene.shot("login", full_page=False)
-    page.get_by_label("API key").fill(scene.admin_key)
+    page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/console/messages")
-    assert page.get_by_role("heading", name="Find a message").is_visible()
-    cookie = next(c for c in page.context.cookies() if c["name"] == "smsledger_console")
-    assert cookie["httpOnly"] is True
-    assert cookie["sameSite"] == "Strict"
-    assert cookie["value"].startswith("ss_")
-    assert scene.admin_key not in cookie["value"]
+
+
+def test_1_log_in_with_a_key(scene: Scene, browser: Browser) -> None:
+    context = browser.new_context(base_url=scene.url, viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto("/console/login")
+        scene.page, shown = page, scene.page
+        scene.shot("login", full_page=False)
+        scene.page = shown
+        _log_in(page, scene.admin_key)
+        assert page.get_by_role("heading", name="Find a message").is_visible()
+        cookie = next(c for c in context.cookies() if c["name"] == "smsledger_console")
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        assert cookie["value"].startswith("ss_")
+        assert scene.admin_key not in cookie["value"]
+    finally:
+        context.close()
 
 
 def test_2_find_a_message_and_step_the_as_of_control(scene: Scene) -> None:
     page = scene.page
+    page.goto("/console/messages")
     page.get_by_label("Message id, batch id, batch reference or recipient").fill(scene.message_id)
     page.keyboard.press("Enter")  # keyboard alone
     page.wait_for_url(f"**/console/messages/{scene.message_id}")
@@ -267,6 +281,7 @@ def test_2_find_a_message_and_step_the_as_of_control(scene: Scene) -> None:
 
 def test_3_open_an_invoice_and_drill_down_to_an_event(scene: Scene) -> None:
     page = scene.page
+    page.goto("/console/messages")
     page.get_by_role("link", name="Money").click()
     page.wait_for_url(f"**/console/accounts/{scene.account_id}")
     for kind in ("top_up", "charge", "refund"):
@@ -294,6 +309,7 @@ def test_3_open_an_invoice_and_drill_down_to_an_event(scene: Scene) -> None:
 
 def test_4_download_the_reconciliation_csv_and_check_its_sums(scene: Scene) -> None:
     page = scene.page
+    page.goto("/console/messages")
     page.get_by_role("link", name="Reconciliation").click()
     page.get_by_label("Period (YYYY-MM)").fill(scene.period)
     page.get_by_role("button", name="Show").click()

@@ -106,7 +106,7 @@ def test_a_ledger_written_before_the_move_loads_projects_and_reconciles(
         if old_database.kind == "sqlite":
             # ...is row for row what the old code had built (its views are in the file),
             # but for columns added since, which the old rows hold as NULL and a rebuild
-            # fills: view_invoice_messages.charge_period (0008), view_messages.body (0012).
+            # fills: view_invoice_messages.charge_period (0008), view_messages.body (0013).
             after = dump_views(services.views)
             for table in ("view_invoice_messages", "view_messages"):
                 assert all(row[-1] is None for row in before[table])

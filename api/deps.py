@@ -260,18 +260,30 @@ async def min_position(request: Request, x_ledger_min_position: MinPositionHeade
 
 
 def wait_for(services: Services, position: int | None) -> None:
-    """Block until the projections include ``position``; 503 if they do not within 5 s."""
+    """Block until the projections include ``position`` where the reads come from (the
+    standby of ``SMSLEDGER_READ_DATABASE_URL``: its own replayed tracking positions); 503
+    if they do not within 5 s, never a stale answer presented as current."""
     if not position:
         return
-    runner = services.runner
     # A client only learns positions from our writes, so one beyond the head was never
     # written: no point waiting for it.
-    if not (position <= runner.head() and runner.wait(position, MIN_POSITION_WAIT)):
+    if not (
+        position <= services.runner.head() and services.reads.wait(position, MIN_POSITION_WAIT)
+    ):
         raise ApiError(
             503,
             f"the projections have not reached position {position} yet",
             headers={"Retry-After": "1"},
         )
+
+
+def catch_up_reads(services: Services, position: int | None = None) -> None:
+    """Bring the views to ``position`` (default: the head) for a read that follows a
+    write, and wait for the standby to replay it when reads come from one (503 if not
+    within 5 s)."""
+    services.runner.catch_up(position)
+    if services.read_runner is not None:
+        wait_for(services, position if position is not None else services.runner.head())
 
 
 MinPosition = Depends(min_position)

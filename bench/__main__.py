@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import batch_send, catchup, inbound, reports, scale, serve_rss
+from bench import batch_send, catchup, inbound, processes, reports, scale, serve_rss
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,6 +33,7 @@ WORKLOADS = (
     "inbound",
     "catchup",
     "api_read",
+    "processes",
     "scale",
     "serve_rss",
 )
@@ -48,6 +49,7 @@ def collect(quick: bool, only: tuple[str, ...], sizes: tuple[int, ...], rss: int
             2_000 if quick else 60_000, 1 if quick else 5, 1 if quick else 2
         ),
         "api_read": lambda: _api_read(quick),
+        "processes": lambda: _processes(quick),
         "scale": lambda: scale.run((1_000, 3_000) if quick else sizes, quick=quick),
         "serve_rss": lambda: serve_rss.run(5_000 if quick else rss, quick=quick),
     }
@@ -69,6 +71,8 @@ def _family(workload: str) -> str:
     """The WORKLOADS entry that measures ``workload`` (api_read also gives history_read)."""
     if workload.startswith("scale"):
         return "scale"
+    if workload.startswith("processes") or workload == "replica_read":
+        return "processes"
     return "api_read" if workload == "history_read" else workload
 
 
@@ -101,6 +105,19 @@ def _api_read(quick: bool) -> list[Result]:
 
     out = api_read.run(quick=quick, backend="postgres")
     return out + api_read.run(quick=quick, backend="sqlite")
+
+
+def _processes(quick: bool) -> list[Result]:
+    """1, 2 and 4 API processes; reads from a hot standby (needs wrk and initdb)."""
+    if not shutil.which("wrk"):
+        print("bench: wrk not installed; skipping processes (apt-get install -y wrk)")
+        return []
+    from bench.standby import PG_BIN
+
+    if not (PG_BIN / "initdb").exists():
+        print("bench: no PostgreSQL server binaries; skipping processes")
+        return []
+    return processes.run(quick=quick)
 
 
 # --- the report -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from smsledger.adapters.keys import KeyStore
+from smsledger.adapters.locks import AccountTurns, account_turns, lease_for, leased
 from smsledger.adapters.mail import LogTransport, Outbox, SmtpTransport
 from smsledger.adapters.passwords import hash_password, verify_password
 from smsledger.adapters.people import PeopleStore, email_key
@@ -35,7 +36,7 @@ from smsledger.adapters.storage import (
 )
 from smsledger.adapters.views import open_views
 from smsledger.adapters.webhooks import HttpCallbackSender, WebhookKey
-from smsledger.application.ledger import Ledger, utc_now
+from smsledger.application.ledger import Ledger, Turns, utc_now
 from smsledger.application.people import People
 from smsledger.domain.numbers import NumberRange
 from smsledger.domain.pricing import load_price_list
@@ -78,6 +79,29 @@ def open_database(settings: Settings, *, create: bool = False) -> Database:
     return database
 
 
+def open_read_database(settings: Settings, database: Database) -> Database | None:
+    """The hot standby of ``SMSLEDGER_READ_DATABASE_URL`` for the API's projected reads,
+    checked like the database; ``None`` when unset. Only beside PostgreSQL: SQLite has no
+    replica."""
+    url = settings.read_database_url
+    if not url:
+        return None
+    try:
+        read = Database.from_url(url)
+    except DatabaseURLError as e:
+        msg = f"SMSLEDGER_READ_DATABASE_URL: {e}"
+        raise StartupError(msg) from None
+    if not (read.is_postgres and database.is_postgres):
+        msg = "SMSLEDGER_READ_DATABASE_URL needs PostgreSQL, as the database's replica"
+        raise StartupError(msg)
+    try:
+        check_database(read, create=False)
+    except DatabaseUnavailableError as e:
+        msg = f"SMSLEDGER_READ_DATABASE_URL: {e}"
+        raise StartupError(msg) from None
+    return read
+
+
 @dataclass
 class Worker:
     """A named background loop run in a daemon thread until ``stop`` is set."""
@@ -110,6 +134,18 @@ class Services:
     webhook_reads: WebhookReads | None = None
     webhook_key: WebhookKey | None = None
     callback_sender: HttpCallbackSender | None = None
+    # An account's turn among every process on the database (``adapters.locks``).
+    account_turns: AccountTurns | None = None
+    # With ``SMSLEDGER_READ_DATABASE_URL``: the standby's views (``queries`` reads them)
+    # and the projections' positions as the standby has replayed them (``read_runner``:
+    # for ``wait`` and ``positions`` only, never run: the standby is read-only).
+    read_views: ViewDatabase | None = None
+    read_runner: ProjectionRunner | None = None
+
+    @property
+    def reads(self) -> ProjectionRunner:
+        """Where ``queries`` reads: the standby's positions, else the runner's own."""
+        return self.read_runner or self.runner
 
     def start_workers(self) -> None:
         """Run the projections, dispatcher and sweeper in this process."""
@@ -137,6 +173,10 @@ class Services:
             self.gateway.close()
         self.ledger.close()
         self.views.close()
+        if self.account_turns is not None:
+            self.account_turns.close()
+        if self.read_views is not None:
+            self.read_views.close()
 
 
 def _guarded(worker: Worker, stop: threading.Event) -> Callable[[], None]:
@@ -169,13 +209,21 @@ def build(
         webhook_allow_private=settings.webhook_allow_loopback,
         number_range=NumberRange.parse(settings.virtual_numbers),
     )
+    turns = account_turns(database)
+    if turns is not None:
+        ledger.turns = Turns(across=turns.hold)
     views = open_views(database)
     runner = build_runner(ledger, views)
+    read_database = open_read_database(settings, database)
+    read_views = open_views(read_database) if read_database is not None else None
     gateway = build_gateway(settings, database)
     credentials = PeopleStore(views)
     outbox = Outbox(views)
-    queries = Queries(ledger, views)
-    ledger.pending_messages = queries.pending_messages
+    # The use cases' and the workers' reads of the views: always the primary's.
+    primary_queries = Queries(ledger, views)
+    ledger.pending_messages = primary_queries.pending_messages
+    # The API's projected reads: the standby's views when there is one.
+    queries = Queries(ledger, read_views) if read_views is not None else primary_queries
     services = Services(
         settings=settings,
         database=database,
@@ -205,11 +253,14 @@ def build(
             verify_password,
             email_key,
             settings.public_url,
-            admins_of=queries.admin_emails,
+            admins_of=primary_queries.admin_emails,
             session_ttl=timedelta(hours=settings.session_hours),
         ),
         sessions=credentials,
         mailer=Mailer(outbox, build_mail_transport(settings), settings.mail_from, clock),
+        account_turns=turns,
+        read_views=read_views,
+        read_runner=build_runner(ledger, read_views) if read_views is not None else None,
     )
     _wire_webhooks(services)
     services.workers = _workers(services)
@@ -253,7 +304,15 @@ def _workers(services: Services) -> list[Worker]:
     ]
     if services.webhooks is not None:
         workers.append(Worker("webhooks", services.webhooks.run_forever))
-    return workers
+    # Each runs in one process at a time per database: another ``serve`` or a separate
+    # ``smsledger dispatch`` beside this one waits for the lease and takes over.
+    return [leased_worker(services.database, w.name, w.run) for w in workers]
+
+
+def leased_worker(database: Database, name: str, run: Callable[[threading.Event], None]) -> Worker:
+    """``Worker(name, run)`` that runs only while it holds the lease of ``name``
+    (``adapters.locks.lease_for``): the one place that names the leases."""
+    return Worker(name, leased(lease_for(database, name), run))
 
 
 def _wire_webhooks(services: Services, *, follow: bool = False) -> None:

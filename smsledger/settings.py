@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SMSLEDGER_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    read_database_url: str | None = Field(
+        default=None,
+        description="A PostgreSQL hot standby of the database for the API's projected "
+        "reads (docs/deployment.md); unset: reads go to the database.",
+    )
     operator_token: str | None = None
     metrics_token: SecretStr | None = Field(
         default=None,

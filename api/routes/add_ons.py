@@ -14,6 +14,7 @@ from smsledger.api.deps import (
     ServicesDep,
     allow,
     answer_position,
+    catch_up_reads,
     owned,
 )
 from smsledger.api.errors import problems
@@ -119,7 +120,7 @@ def order(services: Services, account: Account, body: AddOnCreate) -> Written[tu
         msg = "only a virtual number has a number"
         raise ConflictError(msg)
     today = local_date(ledger.now(), account.timezone)
-    services.runner.catch_up()
+    catch_up_reads(services)
     rows, _ = services.queries.add_ons(account.id, 1000)
     for r in rows:
         running = r.ends_on is None or today < date.fromisoformat(r.ends_on)

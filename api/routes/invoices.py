@@ -5,7 +5,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response
 
-from smsledger.api.deps import LedgerDep, MinPosition, ServicesDep, allow, answer_position, owned
+from smsledger.api.deps import (
+    LedgerDep,
+    MinPosition,
+    ServicesDep,
+    allow,
+    answer_position,
+    catch_up_reads,
+    owned,
+)
 from smsledger.api.errors import problems
 from smsledger.api.schemas import DIGITS, MAX_PAGE, Cursor, InvoicePage, InvoicePublic, Period
 from smsledger.domain.access import Principal
@@ -71,6 +79,6 @@ def issue_invoice(
     ledger.get_account(owned(caller, account_id))
     parse_period(period)
     position = ledger.issue_invoice(account_id, period).position
-    services.runner.catch_up(position)
+    catch_up_reads(services, position)
     answer_position(response, ledger, position)
     return services.queries.invoice(account_id, period)

@@ -188,6 +188,13 @@ def _message_answer(services: Services, message_id: UUID, token: str) -> OrjsonR
         if person is None:
             raise unauthorized("unknown or revoked token")
         found = queries.message(message_id, scope_of(check_role(person, READER_ROLES)))
+    elif services.read_views is not None:
+        # Reads from a standby: the key on the primary (a revocation counts at once),
+        # the message from the standby's view, limited to the key's account.
+        key = services.keys.authenticate(token)
+        if key is None:
+            raise unauthorized("unknown or revoked token")
+        found = queries.message(message_id, scope_of(check_role(key, READER_ROLES)))
     else:
         key_hash = lookup_hash(token)
         keyed = None if key_hash is None else services.keys.message_for_key(message_id, key_hash)

@@ -251,6 +251,10 @@ def unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, psycopg.errors.ProgramLimitExceeded):
             return False  # an OperationalError too, but about the data (a row too big)
+        if isinstance(current, psycopg.errors.SerializationFailure) and "recovery" in str(current):
+            # A hot standby cancelled a read that a replayed change conflicted with
+            # ("canceling statement due to conflict with recovery"): try again.
+            return True
         if isinstance(current, _PSYCOPG):
             return True
         if isinstance(current, sqlite3.OperationalError):

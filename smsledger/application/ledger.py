@@ -139,13 +139,23 @@ class Turns:
     that was most of the work: on PostgreSQL 28 of 60 ran out of their 8 retries (409),
     on SQLite the retries kept the one write lock so busy that 35 of 60 timed out
     waiting for it (p50 9.4 s). Taking turns in this process first makes every save
-    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``). Another
-    process writing the same account still conflicts and retries, as before: the turn
-    is an optimisation of the common case, and the version check stays the rule.
+    the next version: 60 x 202 on both, p50 about 1 s (``docs/delivery.md``).
+
+    Other processes: ``across`` (from the composition root) holds the key's turn among
+    every process on the database once this process's turn has come, for what is left
+    of the timeout (``smsledger.adapters.locks``: an advisory lock on PostgreSQL, a
+    byte-range file lock on SQLite); it raises ``ConcurrentUpdateError`` when the wait
+    runs out. One waiter per key per process queues there, the rest queue here. The
+    version check stays the rule: the turn only makes losing it rare.
     """
 
-    def __init__(self, timeout: float = TURN_TIMEOUT) -> None:
+    def __init__(
+        self,
+        timeout: float = TURN_TIMEOUT,
+        across: Callable[[object, float], contextlib.AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.timeout = timeout
+        self.across = across
         self._cond = threading.Condition()
         self._lines: dict[object, _Line] = {}
 
@@ -167,7 +177,11 @@ class Turns:
                     raise ConcurrentUpdateError(msg)
                 self._cond.wait(remaining)
         try:
-            yield
+            if self.across is None:
+                yield
+            else:
+                with self.across(key, max(deadline - time.monotonic(), 0.0)):
+                    yield
         finally:
             with self._cond:
                 line.serving += 1

@@ -54,7 +54,9 @@ def _services(settings: Settings, **overrides: Any) -> Iterator[Services]:
             raise StartupError(msg)
     else:
         migrate(database)
-    services = build(settings.model_copy(update=overrides), database=database)
+    # A command reads what it just caught up, on the database itself: never a standby.
+    update = {"read_database_url": None, **overrides}
+    services = build(settings.model_copy(update=update), database=database)
     try:
         yield services
     finally:
@@ -89,7 +91,7 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from smsledger.entrypoints.server import serve
 
-    return serve(settings, host=args.host, port=args.port)
+    return serve(settings, host=args.host, port=args.port, workers=args.workers)
 
 
 def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
@@ -128,7 +130,7 @@ def _cmd_project(args: argparse.Namespace, settings: Settings) -> int:
         unhealthy = [h for h in runner.health() if not h.healthy]
         if unhealthy:  # said once at start; each new skip is logged as it happens
             print(format_health(unhealthy), file=sys.stderr)
-        runner.run_forever(_stop_on_signal())
+        _run_leased(services, "projections", runner.run_forever)
         return 0
 
 
@@ -240,7 +242,7 @@ def _cmd_dispatch(args: argparse.Namespace, settings: Settings) -> int:
             n = dispatcher.run_until_idle()
             print(f"idle after {n} steps of work")
             return 0
-        dispatcher.run_forever(_stop_on_signal())
+        _run_leased(services, "dispatcher", dispatcher.run_forever)
         return 0
 
 
@@ -290,8 +292,17 @@ def _cmd_deliver_webhooks(args: argparse.Namespace, settings: Settings) -> int:
         if args.until_idle:
             print(f"delivered {worker.run_until_idle()} callback(s)")
             return 0
-        worker.run_forever(_stop_on_signal())
+        _run_leased(services, "webhooks", worker.run_forever)
         return 0
+
+
+def _run_leased(services: Services, name: str, run: Callable[[threading.Event], None]) -> None:
+    """Run a worker loop until a signal, while this process holds its lease: a second
+    one started beside it waits, and takes over when the first stops or dies (the same
+    lease as ``serve``'s in-process worker of that name)."""
+    from smsledger.bootstrap import leased_worker
+
+    leased_worker(services.database, name, run).run(_stop_on_signal())
 
 
 def _stop_on_signal() -> threading.Event:
@@ -401,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the HTTP API, plus the workers in the same process")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=_count(0, 65535), default=8000)
+    p.add_argument(
+        "--workers",
+        type=_count(1, 64),
+        default=1,
+        metavar="N",
+        help="API processes sharing the port (default 1); the background workers run "
+        "once, in the supervising process (docs/deployment.md)",
+    )
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("migrate", help="apply the migrations to the configured database")
     p.set_defaults(func=_cmd_migrate)

@@ -9,7 +9,9 @@ on an unmigrated database, or without ``SMSLEDGER_OPERATOR_TOKEN``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,6 +20,10 @@ import orjson
 from smsledger.adapters.migrate import migrate, pending
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from fastapi import FastAPI
+
     from smsledger.adapters.storage import Database
     from smsledger.bootstrap import Services
     from smsledger.settings import Settings
@@ -109,7 +115,15 @@ def ensure_operator_token(services: Services, out: TextIO) -> str | None:
     return issued.key
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
+_ADDRESS_ENV = "_SMSLEDGER_SERVE_ADDRESS"
+"""How ``serve --workers N`` tells its API processes the address they serve on (the
+callback sender refuses callbacks aimed at it)."""
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> int:
+    """Serve the API. ``workers`` > 1: that many API processes share the port (uvicorn's
+    supervisor, which restarts one that dies); this process checks and migrates the
+    database, prints the operator token and runs the background workers, each once."""
     import uvicorn
 
     from smsledger.api.main import create_app
@@ -119,13 +133,12 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
     try:
         database = open_database(settings, create=True)
         check_startup(settings, database)
+        services = build(settings, database=database)
     except StartupError as e:
         print(f"smsledger serve: {e}", file=sys.stderr)
         return 2
-    services = build(settings, database=database)
     try:
         ensure_operator_token(services, sys.stdout)
-        app = create_app(services)
         if services.callback_sender is not None:
             # A tenant may not aim callbacks at this service itself.
             services.callback_sender.add_own(host, port)
@@ -137,10 +150,50 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> int:
                 "url": f"http://{host}:{port}",
                 "database": database.kind,
                 "workers": settings.workers,
+                "processes": workers,
                 "gateway": settings.gateway,
             },
         )
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        if workers == 1:
+            app = create_app(services)
+            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        else:
+            os.environ[_ADDRESS_ENV] = f"{host}:{port}"  # the API processes inherit it
+            uvicorn.run(
+                f"{__name__}:api_process_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_config=None,
+                access_log=False,
+            )
     finally:
         services.close()
     return 0
+
+
+def api_process_app() -> FastAPI:
+    """The app of one API process of ``serve --workers N``: the same settings (from the
+    environment), no background workers (the supervisor runs them), nothing migrated."""
+    from smsledger.api.main import create_app
+    from smsledger.bootstrap import build, open_database
+    from smsledger.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    services = build(settings, database=open_database(settings))
+    host, _, port = os.environ.get(_ADDRESS_ENV, "").rpartition(":")
+    if services.callback_sender is not None and port.isdigit():
+        services.callback_sender.add_own(host, int(port))
+    app = create_app(services)
+
+    @contextlib.asynccontextmanager
+    async def closing(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            services.close()
+
+    app.router.lifespan_context = closing
+    return app

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 SMSLEDGER = str(Path(sys.executable).with_name("smsledger"))
 TOKEN_LINE = re.compile(r"^\s+(sk_operator_\S+)\s*$")
@@ -52,11 +52,17 @@ class Served:
 
 @contextlib.contextmanager
 def serve(
-    cwd: Path, env: dict[str, str], timeout: float = 30.0, *, executable: str = SMSLEDGER
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float = 30.0,
+    *,
+    executable: str = SMSLEDGER,
+    args: Sequence[str] = (),
 ) -> Iterator[Served]:
+    """``smsledger serve`` (with ``args``) on a free port, until it answers /healthz."""
     port = free_port()
     process = subprocess.Popen(
-        [executable, "serve", "--port", str(port)],
+        [executable, "serve", "--port", str(port), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -3,7 +3,9 @@
 Every request is answered 202 (a message short of balance is a 402 inside it), and the
 charges the event store holds are exactly the ones the 202 answers gave: same messages,
 same amounts, each once. On SQLite the writers queue for the one write lock instead of
-timing out; on PostgreSQL sends to one account take turns instead of conflicting.
+timing out; on PostgreSQL sends to one account take turns instead of conflicting. The
+turn holds across processes too (``smsledger.adapters.locks``): two ``serve`` processes
+on one database, each taking half of the sends, still answer 60 x 202.
 """
 
 from __future__ import annotations
@@ -72,4 +74,25 @@ def test_two_clients_thirty_each_are_all_answered_and_charged_once(
         )
     assert [a.status for a in answers] == [202] * 60
     assert len(charged(answers)) == 60
+    _check_charges_equal_answers(database, sender.account_id, answers)
+
+
+def test_sixty_sends_split_over_two_processes_are_all_answered_and_charged_once(
+    database: Database, tmp_path: Path
+) -> None:
+    # Two API processes on one database (the second without workers), taking turns
+    # per account between them; the sends alternate between the two.
+    env = serve_env(database)
+    api_only = {**env, "SMSLEDGER_WORKERS": "none"}
+    with serve(tmp_path, env) as first, serve(tmp_path, api_only) as second:
+        sender = open_sender(first.url, balance=50 * PRICE)
+        urls = [first.url, second.url]
+        answers = in_parallel(
+            [partial(send_one, urls[n % 2], sender, n) for n in range(60)], threads=60
+        )
+    statuses = [a.status for a in answers]
+    assert statuses == [202] * 60, [(a.status, a.error, a.body) for a in answers if a.status != 202]
+    assert len(charged(answers)) == 50
+    short = [m for a in answers for m in a.body["messages"] if m["status"]["code"] == 402]
+    assert len(short) == 10
     _check_charges_equal_answers(database, sender.account_id, answers)

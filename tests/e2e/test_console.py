@@ -168,6 +168,11 @@ def test_another_accounts_ids_are_404_as_unknown_ones(client: TestClient) -> Non
         assert "Theirs" not in r.text
     # Their batch reference finds nothing of ours.
     assert client.get("/console/messages", params={"q": "theirs-1"}).status_code == 404
+    # A script that asks for JSON gets the API's problem document for the same 404.
+    r = client.get(f"/console/messages/{their_message}", headers={"Accept": "application/json"})
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 404
     # Bad input is a 422 page, never a 500.
     for url in (
         f"/console/accounts/{ours.id}?period=2026-13",

@@ -489,3 +489,28 @@ def test_contacts_read_by_support_written_by_a_sender_through_the_form(
     assert after["items"] == []
     log_in(client, key=tenant.keys["finance"])
     assert client.get(base).status_code == 403
+
+
+def test_an_invoice_refund_line_drills_down_to_the_refunded_message(
+    client: TestClient, services: Services, clock: FakeClock
+) -> None:
+    tenant = open_tenant(client, payment_model="post_invoice")
+    kept, canceled = send(client, tenant, ["+46731234567", "+46731234568"], "refund-1")
+    r = client.post(f"/v1/messages/{canceled}/cancel", headers=tenant.as_("sender"))
+    assert r.status_code == 200, r.text
+    catch_up(services)
+    log_in(client, key=tenant.keys["finance"])
+    period = clock().strftime("%Y-%m")
+    invoice = client.get(f"/console/accounts/{tenant.id}/invoices/{period}").text
+    links = dict(
+        re.findall(
+            r"<td>(sms|refund)</td>.*?href=\"([^\"]+/messages\?line=[^\"]+)\"", invoice, re.S
+        )
+    )
+    assert set(links) == {"sms", "refund"}
+    charged = client.get(links["sms"].replace("&amp;", "&")).text
+    refunded = client.get(links["refund"].replace("&amp;", "&")).text
+    assert kept in charged
+    assert canceled in charged  # charged, then refunded: on both lines
+    assert canceled in refunded
+    assert kept not in refunded

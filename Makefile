@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck unit bench bench-quick tools clean
+.PHONY: run test lint layers typecheck unit bench bench-quick tools browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,16 @@ tools:
 	  [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || \
 	  echo "make: wrk is not installed; the HTTP read benchmarks will be skipped"
 
+## The headless browser the console's tests drive (Debian's chromium; Playwright is
+## pointed at it and never downloads one), where apt can install it
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "make: chromium is not installed; the console's browser tests will be skipped"
+
 ## Set up and run everything CI runs: ruff, mypy --strict, the test suite on SQLite and PostgreSQL
-test: $(STAMP) tools
+test: $(STAMP) tools browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py

@@ -12,6 +12,10 @@ from fastapi import FastAPI
 
 from smsledger.api import errors
 from smsledger.api import openapi as openapi_extras
+from smsledger.api.console import admin as console_admin
+from smsledger.api.console import finance as console_finance
+from smsledger.api.console import pages as console_pages
+from smsledger.api.console import support as console_support
 from smsledger.api.metrics import Metrics
 from smsledger.api.middleware import BodyLimitMiddleware, ObserveMiddleware
 from smsledger.api.responses import OrjsonResponse
@@ -111,6 +115,10 @@ def create_app(services: Services) -> FastAPI:
         status_codes,
         webhooks,
         health,
+        console_pages,
+        console_support,
+        console_finance,
+        console_admin,
     ):
         app.include_router(module.router)
     # Added last = outermost: the body limit runs before anything reads the body, and

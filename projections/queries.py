@@ -17,6 +17,10 @@
     q.history(message_id, as_of | None, account_id | None) -> dict GET .../history
     q.contact_history(contact_id, account_id) -> dict              GET .../contacts/{id}/history
     q.balance_as_of(account_id, at) -> int                         from the event store
+    q.ledger_recent(account_id, period | None, limit) -> entries   the console's chart
+    q.invoice_lines(account_id, period) -> [InvoiceLineKeyRow]     lines with their keys
+    q.invoice_line_messages(account_id, period, line_key, limit, cursor)
+        -> (items, next_cursor)                                    a line's messages
     q.status_counts() -> {code: n}                                 /metrics
 
 Reads only: nothing here writes, and nothing here knows who is asking beyond the
@@ -177,6 +181,16 @@ class InvoiceSummaryRow(NamedTuple):
 
 class InvoiceLineRow(NamedTuple):
     kind: str
+    description: str
+    quantity: int
+    amount: int
+
+
+class InvoiceLineKeyRow(NamedTuple):
+    line_key: str
+    kind: str
+    source_kind: str
+    origin_period: str
     description: str
     quantity: int
     amount: int
@@ -345,8 +359,11 @@ class Queries:
         filters: Mapping[str, Any] | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        *,
+        newest_first: bool = False,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of messages, oldest first, and the cursor of the next page (or ``None``)."""
+        """A page of messages, oldest first (``newest_first``: the same index range
+        read backwards), and the cursor of the next page (or ``None``)."""
         s, ph = self.store, self.store.ph
         _check_limit(limit)
         f = {k: v for k, v in (filters or {}).items() if v is not None}
@@ -392,12 +409,14 @@ class Queries:
         if cursor:
             at, seq = _decode_cursor(cursor, (str, int))
             after = _cursor_time(at)
-            where.append(f"(created_at > {ph} OR (created_at = {ph} AND seq > {ph}))")
+            op = "<" if newest_first else ">"
+            where.append(f"(created_at {op} {ph} OR (created_at = {ph} AND seq {op} {ph}))")
             args.extend([s.time(after), s.time(after), seq])
         query = f"SELECT {MESSAGE_COLUMNS} FROM view_messages"
         if where:
             query += " WHERE " + " AND ".join(where)
-        query += f" ORDER BY created_at, seq LIMIT {limit + 1}"
+        order = "created_at DESC, seq DESC" if newest_first else "created_at, seq"
+        query += f" ORDER BY {order} LIMIT {limit + 1}"
         with self.views.reading() as cur:
             cur.execute(query, args)
             rows = [MessageRow._make(r) for r in cur.fetchall()]
@@ -501,6 +520,131 @@ class Queries:
             entries.append(entry)
         next_cursor = _encode_cursor(int(rows[limit - 1].seq)) if len(rows) > limit else None
         return entries, next_cursor
+
+    def ledger_recent(
+        self, account_id: UUID, period: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """The account's last ``limit`` ledger entries (of ``period``), oldest first:
+        one backward index range, whatever the history's length."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        where, args = [f"account_id = {ph}"], [s.uuid(account_id)]
+        if period is not None:
+            parse_period(period)
+            where.append(f"period = {ph}")
+            args.append(period)
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(LedgerRow._fields)} FROM view_ledger_entries "
+                f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT {limit}",
+                args,
+            )
+            rows = [LedgerRow._make(r) for r in cur.fetchall()]
+        return [
+            {
+                "seq": int(r.seq),
+                "at": s.to_time(r.at),
+                "kind": r.kind,
+                "amount": int(r.amount),
+                "balance_after": int(r.balance_after),
+            }
+            for r in reversed(rows)
+        ]
+
+    def invoice_lines(self, account_id: UUID, period: str) -> list[InvoiceLineKeyRow]:
+        """The invoice's lines in the invoice's order, each with the key that says which
+        messages it counts (``invoice_line_messages``)."""
+        s, ph = self.store, self.store.ph
+        parse_period(period)
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {', '.join(InvoiceLineKeyRow._fields)} FROM view_invoice_lines "
+                f"WHERE account_id = {ph} AND period = {ph}",
+                [s.uuid(account_id), period],
+            )
+            rows = [InvoiceLineKeyRow._make(r) for r in cur.fetchall()]
+        rows.sort(key=lambda r: (KIND_ORDER.get(r.kind, 9), r.description))
+        return [r._replace(quantity=int(r.quantity), amount=int(r.amount)) for r in rows]
+
+    def invoice_line_messages(
+        self,
+        account_id: UUID,
+        period: str,
+        line_key: str,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The messages an invoice line counts, by message id, a page at a time.
+
+        An ``sms`` line is the period's invoice-charged messages of one country and unit
+        price (one range of ``view_invoice_messages_line``), a ``refund`` line the
+        period's invoice refunds of them; a message that went on an ``adjustment`` line
+        instead (its month was issued) is not on the plain line. An adjustment line is
+        its one message; a fee line has none."""
+        s, ph = self.store, self.store.ph
+        _check_limit(limit)
+        lines = {r.line_key: r for r in self.invoice_lines(account_id, period)}
+        line = lines.get(line_key)
+        if line is None:
+            msg = "no such line on this invoice"
+            raise InvalidRequestError(msg)
+        parts = line.line_key.split("|")
+        columns = ", ".join(f"m.{c}" for c in MessageRow._fields)
+        args: list[Any] = [s.uuid(account_id)]
+        if line.kind == "adjustment" and line.source_kind in ("sms", "refund"):
+            where = f"m.account_id = {ph} AND m.id = {ph}"
+            args.append(s.uuid(_cursor_uuid(parts[2])))
+            order = "m.id"
+        elif line.kind in ("sms", "refund") and len(parts) == 3:
+            country, unit_price = parts[1], int(parts[2])
+            adjusted = self._adjusted_messages(account_id)
+            if line.kind == "sms":
+                where = (
+                    f"i.account_id = {ph} AND i.charge_period = {ph} AND i.country = {ph} "
+                    f"AND i.unit_price = {ph}"
+                )
+                order = "i.message_id"
+            else:
+                where = (
+                    f"m.account_id = {ph} AND m.refunded AND m.refund_period = {ph} "
+                    f"AND m.refunded_to = 'invoice' AND i.country = {ph} AND i.unit_price = {ph}"
+                )
+                order = "m.id"
+            args.extend([line.origin_period, country, unit_price])
+            if adjusted:
+                where += f" AND {order} NOT IN ({', '.join([ph] * len(adjusted))})"
+                args.extend(s.uuid(a) for a in sorted(adjusted))
+        else:
+            return [], None
+        if cursor:
+            (after,) = _decode_cursor(cursor, (str,))
+            where += f" AND {order} > {ph}"
+            args.append(s.uuid(_cursor_uuid(after)))
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT {columns} FROM view_invoice_messages i "
+                f"JOIN view_messages m ON m.id = i.message_id WHERE {where} "
+                f"ORDER BY {order} LIMIT {limit + 1}",
+                args,
+            )
+            rows = [MessageRow._make(r) for r in cur.fetchall()]
+        items = [message_dict(s, r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = _encode_cursor(str(s.to_uuid(rows[limit - 1].id)))
+        return items, next_cursor
+
+    def _adjusted_messages(self, account_id: UUID) -> set[UUID]:
+        """The messages of the account's adjustment lines (one per message, few)."""
+        s, ph = self.store, self.store.ph
+        with self.views.reading() as cur:
+            cur.execute(
+                f"SELECT line_key FROM view_invoice_lines WHERE account_id = {ph} "
+                "AND kind = 'adjustment' AND source_kind IN ('sms', 'refund')",
+                [s.uuid(account_id)],
+            )
+            keys = [str(r[0]) for r in cur.fetchall()]
+        return {_cursor_uuid(k.split("|")[2]) for k in keys if k.count("|") >= 2}
 
     def invoice(self, account_id: UUID, period: str) -> dict[str, Any]:
         """The account's invoice for ``period`` (open and empty if nothing is on it yet)."""

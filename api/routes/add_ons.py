@@ -19,9 +19,11 @@ from smsledger.api.deps import (
 )
 from smsledger.api.errors import problems
 from smsledger.api.schemas import DIGITS, MAX_PAGE, AddOnCreate, AddOnPage, AddOnPublic, Cursor
+from smsledger.application.ledger import Written
+from smsledger.bootstrap import Services
 from smsledger.domain.access import Principal
 from smsledger.domain.account import Account
-from smsledger.domain.addons import commitment_end
+from smsledger.domain.addons import AddOn, commitment_end
 from smsledger.domain.errors import ConflictError
 from smsledger.domain.periods import local_date
 
@@ -101,25 +103,31 @@ def order_add_on(
 ) -> dict[str, Any]:
     """Order an add-on, starting today in the account's time zone; its first year's fee
     falls due today. 409 while the account has one of that kind that has not ended."""
+    account = services.ledger.get_account(owned(caller, account_id))
+    written = order(services, account, body)
+    add_on, ordered = written.value
+    if not ordered:
+        response.status_code = status.HTTP_200_OK
+    answer_position(response, services.ledger, written.position)
+    return add_on_public(account, add_on)
+
+
+def order(services: Services, account: Account, body: AddOnCreate) -> Written[tuple[AddOn, bool]]:
+    """Order an add-on for ``account`` (the API's POST and the console's form): 409
+    while one of its kind has not ended, the same order the same day the same add-on."""
     ledger = services.ledger
-    account = ledger.get_account(owned(caller, account_id))
     if body.number is not None and body.kind != "virtual_number":
         msg = "only a virtual number has a number"
         raise ConflictError(msg)
     today = local_date(ledger.now(), account.timezone)
     catch_up_reads(services)
-    rows, _ = services.queries.add_ons(account_id, 1000)
+    rows, _ = services.queries.add_ons(account.id, 1000)
     for r in rows:
         running = r.ends_on is None or today < date.fromisoformat(r.ends_on)
         if r.kind == body.kind and running and r.started_on != today.isoformat():
             msg = f"the account has a {body.kind} until {r.ends_on or 'notice is given'}"
             raise ConflictError(msg)
-    written = ledger.order_add_on(account_id, body.kind, body.number)
-    add_on, ordered = written.value
-    if not ordered:
-        response.status_code = status.HTTP_200_OK
-    answer_position(response, ledger, written.position)
-    return add_on_public(account, add_on)
+    return ledger.order_add_on(account.id, body.kind, body.number)
 
 
 @router.delete("/{add_on_id}", response_model=AddOnPublic, responses=problems(401, 403, 404, 503))

@@ -60,6 +60,7 @@ class SessionRow(NamedTuple):
     user_id: object
     account_id: object
     role: str
+    key_id: object
 
 
 class ThrottleRow(NamedTuple):
@@ -161,16 +162,45 @@ class PeopleStore:
             )
         return OpenedSession(token, now + ttl)
 
+    def open_key_session(self, key: Principal, now: datetime, ttl: timedelta) -> OpenedSession:
+        """A session for a person who logged in to the console with an API key: the
+        cookie holds this token, never the key, and revoking the key ends the session."""
+        if key.key_id is None or key.account_id is None or not key.is_account_role:
+            msg = "only an account's API key opens a console session"
+            raise ValueError(msg)
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        s, ph = self.store, self.ph
+        with self.views.transaction() as cur:
+            cur.execute(
+                "INSERT INTO user_sessions "
+                "(token_hash, user_id, account_id, role, created_at, expires_at, key_id) "
+                f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+                [
+                    _digest(token),
+                    s.uuid(key.key_id),
+                    s.uuid(key.account_id),
+                    key.role,
+                    s.time(now),
+                    s.time(now + ttl),
+                    s.uuid(key.key_id),
+                ],
+            )
+        return OpenedSession(token, now + ttl)
+
     def authenticate(self, token: str, now: datetime) -> Principal | None:
         """The principal of a live session, or ``None``."""
         token_hash = _token_hash(token, SESSION_PREFIX)
         if token_hash is None:
             return None
         s, ph = self.store, self.ph
+        columns = ", ".join(f"s.{name}" for name in SessionRow._fields)
         with self.views.reading() as cur:
+            # A key's session lives only as long as its key (one primary-key probe).
             cur.execute(
-                f"SELECT {', '.join(SessionRow._fields)} FROM user_sessions "
-                f"WHERE token_hash = {ph} AND revoked_at IS NULL AND expires_at > {ph}",
+                f"SELECT {columns} FROM user_sessions s "
+                "LEFT JOIN api_keys k ON k.id = s.key_id "
+                f"WHERE s.token_hash = {ph} AND s.revoked_at IS NULL AND s.expires_at > {ph} "
+                "AND (s.key_id IS NULL OR (k.id IS NOT NULL AND k.revoked_at IS NULL))",
                 [token_hash, s.time(now)],
             )
             found = cur.fetchone()
@@ -178,7 +208,10 @@ class PeopleStore:
             return None
         row = SessionRow._make(found)
         role: Role = row.role  # type: ignore[assignment]  # the table's CHECK
-        return Principal(None, role, s.to_uuid(row.account_id), user_id=s.to_uuid(row.user_id))
+        account_id = s.to_uuid(row.account_id)
+        if row.key_id is not None:
+            return Principal(s.to_uuid(row.key_id), role, account_id)
+        return Principal(None, role, account_id, user_id=s.to_uuid(row.user_id))
 
     def end_session(self, token: str, now: datetime) -> bool:
         token_hash = _token_hash(token, SESSION_PREFIX)

@@ -60,6 +60,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert {t for t in tops if not t.endswith(".dist-info")} == {"smsledger"}
     assert "smsledger/migrations/postgres/0001_event_store.sql" in names
     assert "smsledger/domain/prices.json" in names
+    assert "smsledger/api/templates/console.css" in names
+    assert "smsledger/api/templates/console_timeline.html" in names
     env_dir = work / "venv"
     venv.create(env_dir, with_pip=True)
     subprocess.run(
@@ -106,6 +108,13 @@ def test_the_installed_wheel_serves_on_sqlite_from_an_empty_directory(
         token = served.printed_token
         assert token is not None
         open_account_and_send(served.url, token)
+        # The console's page and stylesheet come from the installed package.
+        login = httpx.get(served.url + "/console/login")
+        assert login.status_code == 200
+        assert "/console/static/console.css" in login.text
+        css = httpx.get(served.url + "/console/static/console.css")
+        assert css.status_code == 200
+        assert css.headers["content-type"].startswith("text/css")
     assert (empty / "smsledger.db").exists()
 
 

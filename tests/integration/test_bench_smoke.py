@@ -37,3 +37,20 @@ def test_quick_benchmarks_write_a_report_with_every_workload(tmp_path: Path) -> 
     assert "## Targets" in report
     assert "| batch send >= 0.4x raw COPY of the same rows |" in report
     assert "serve RSS <= 300 MiB" in report
+
+
+def test_the_console_bench_measures_every_page_on_a_small_account() -> None:
+    from bench import console
+
+    report = console.run(messages=2_000, requests=5, budget=120)
+    assert report["messages"] == 2_000
+    assert set(report["pages"]) == {
+        "timeline",
+        "timeline as of",
+        "invoice",
+        "invoice line's messages",
+        "account (balance, chart, ledger)",
+    }
+    for page in report["pages"].values():
+        assert page["requests"] == 5
+        assert 0 < page["server_median_ms"] <= page["server_p99_ms"]

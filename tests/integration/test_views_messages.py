@@ -169,3 +169,30 @@ def test_page_boundary_inside_a_batch_changes_nothing(
             assert {m["status"]["code"] for m in q.messages(account.id, {}, 100)[0]} == {103}
     finally:
         views.close()
+
+
+def test_a_recipients_messages_newest_first_page_backwards_by_cursor(
+    ledger: Ledger, queries: ReadSide, clock: FakeClock
+) -> None:
+    account = ledger.open_account("Acme").value
+    ledger.top_up(account.id, 10_000, "t1")
+    sent = []
+    for n in range(5):  # the console's recipient page: five messages to one number
+        receipt = ledger.send_batch(
+            account.id, sender="Acme", recipients=[SE[0], SE[1]], body=f"{n}"
+        )
+        sent.append(receipt.lines[0]["id"])
+        clock.advance(minutes=1 if n != 2 else 0)
+    queries.runner.run_once()
+    pages, cursor = [], None
+    while True:
+        items, cursor = queries.messages(
+            account.id, {"recipient": SE[0]}, 2, cursor, newest_first=True
+        )
+        pages.append([str(m["id"]) for m in items])
+        if cursor is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [i for p in pages for i in p] == [str(i) for i in reversed(sent)]
+    oldest_first, _ = queries.messages(account.id, {"recipient": SE[0]}, 10)
+    assert [str(m["id"]) for m in oldest_first] == [str(i) for i in sent]

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck unit bench bench-quick tools browser clean
+.PHONY: run test lint layers typecheck unit bench bench-quick tools browser screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ browser:
 	  [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "make: chromium is not installed; the console's browser tests will be skipped"
+
+## Retake the README's console screenshots (docs/console/*.png) from the browser tests
+screenshots: $(STAMP) browser
+	SMSLEDGER_SCREENSHOTS=$(CURDIR)/docs/console $(BIN)/pytest tests/e2e/test_console_browser.py -k sqlite
 
 ## Set up and run everything CI runs: ruff, mypy --strict, the test suite on SQLite and PostgreSQL
 test: $(STAMP) tools browser

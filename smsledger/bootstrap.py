@@ -148,7 +148,8 @@ class Services:
         return self.read_runner or self.runner
 
     def start_workers(self) -> None:
-        """Run the projections, dispatcher and sweeper in this process."""
+        """Run the projections, dispatcher, sweeper, mailer and callback worker in this
+        process, each while it holds its lease (one process per database at a time)."""
         for worker in self.workers:
             if worker.thread is None:
                 worker.thread = threading.Thread(

@@ -29,18 +29,21 @@ from smsledger.api.routes.add_ons import add_on_public, order
 from smsledger.api.schemas import (
     AddOnCreate,
     BlockCreate,
+    ContactCreate,
     Cursor,
     KeyCreate,
     StopServiceUpdate,
     UserCreate,
 )
 from smsledger.bootstrap import Services
-from smsledger.domain.access import ACCOUNT_ROLES
+from smsledger.domain.access import ACCOUNT_ROLES, Role
 from smsledger.domain.errors import NotFoundError
 
 router = APIRouter(prefix="/console/accounts", include_in_schema=False, route_class=ConsoleRoute)
 
 PAGE = 100
+CONTACT_READERS: frozenset[Role] = frozenset({"admin", "sender", "support"})
+CONTACT_WRITERS: frozenset[Role] = frozenset({"admin", "sender"})
 CursorQuery = Annotated[Cursor | None, Query()]
 
 
@@ -327,3 +330,71 @@ async def set_stop_service(
 
     await run_in_threadpool(switch)
     return redirect(f"/console/accounts/{account_id}/add-ons")
+
+
+# --- contacts (the API's roles: read admin, sender, support; write admin, sender) --------
+
+
+@router.get("/{account_id}/contacts", response_class=HTMLResponse)
+def contacts(
+    request: Request,
+    account_id: UUID,
+    services: ServicesDep,
+    caller: CallerDep,
+    cursor: CursorQuery = None,
+) -> Response:
+    require(caller, CONTACT_READERS)
+    account = services.ledger.get_account(own(caller, account_id))
+    items, next_cursor = services.queries.contacts(account_id, None, PAGE, cursor)
+    return page(
+        request,
+        "console_contacts.html",
+        caller,
+        title="Contacts",
+        account_name=account.name,
+        account=account,
+        items=items,
+        may_write=caller.may(CONTACT_WRITERS),
+        next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
+    )
+
+
+@router.post("/{account_id}/contacts")
+async def save_contact(
+    request: Request, account_id: UUID, services: ServicesDep, caller: CallerDep
+) -> Response:
+    """The API's save: one contact per number (the same number again updates it); the
+    groups field is names separated by commas."""
+    form = await _form(request, caller)
+    groups = [g.strip() for g in form.pop("groups", "").split(",") if g.strip()]
+    body = ContactCreate.model_validate({**form, "groups": groups})
+
+    def save() -> None:
+        require(caller, CONTACT_WRITERS)
+        services.ledger.save_contact(
+            own(caller, account_id),
+            body.msisdn,
+            first_name=body.first_name,
+            last_name=body.last_name,
+            groups=body.groups,
+            source="manual",
+        )
+        services.runner.catch_up()  # the list it returns to shows the contact
+
+    await run_in_threadpool(save)
+    return redirect(f"/console/accounts/{account_id}/contacts")
+
+
+@router.post("/{account_id}/contacts/{contact_id}/delete")
+async def delete_contact(
+    request: Request, account_id: UUID, contact_id: UUID, services: ServicesDep, caller: CallerDep
+) -> Response:
+    await _form(request, caller)
+
+    def delete() -> None:
+        require(caller, CONTACT_WRITERS)
+        services.ledger.delete_contact(own(caller, account_id), contact_id)
+        services.runner.catch_up()
+
+    await run_in_threadpool(delete)
+    return redirect(f"/console/accounts/{account_id}/contacts")

@@ -136,4 +136,6 @@ def home(caller: CallerDep) -> Response:
         return redirect("/console/messages")
     if caller.may(FINANCE) or caller.may(ADMIN):
         return redirect(f"/console/accounts/{caller.account_id}")
+    if caller.role == "sender":
+        return redirect(f"/console/accounts/{caller.account_id}/contacts")
     raise ConsoleError(403, f"the role {caller.role!r} has nothing to see in the console")

@@ -7,7 +7,7 @@ that session: an HMAC of the session token, which only the holder of the cookie 
 compute, compared in constant time; the login form's token is bound the same way to a
 short-lived random pre-login cookie. A form without its token is 403 and changes
 nothing. Errors are HTML pages with the API's own status codes (another account's id is
-the same 404 as an unknown one).
+the same 404 as an unknown one); a client that asks for JSON gets the API's problem+json.
 """
 
 # No ``from __future__ import annotations``: FastAPI reads these annotations at runtime.
@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from smsledger.adapters.people import SESSION_PREFIX
 from smsledger.api.console.money import money, money_plain
 from smsledger.api.deps import services_of
-from smsledger.api.errors import ApiError, status_of
+from smsledger.api.errors import ApiError, problem, status_of
 from smsledger.domain.access import Principal, Role
 from smsledger.domain.errors import NotFoundError, SmsLedgerError
 from smsledger.domain.times import utc_text
@@ -232,6 +232,10 @@ def login_cookie(response: Response, request: Request, nonce: str) -> None:
 
 
 def _error_page(request: Request, status: int, detail: str) -> Response:
+    accept = request.headers.get("accept", "")
+    if "json" in accept and "text/html" not in accept:
+        # A script asking for JSON gets the API's own problem document.
+        return problem(status, detail)
     services = getattr(request.app.state, "services", None)
     caller = None
     if services is not None and status != 401:

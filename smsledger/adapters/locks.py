@@ -61,9 +61,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TURN_POOL_SIZE = 16
+TURN_POOL_SIZE = 8
 """Connections for account turns per process: one per account whose turn is held at a
-moment (the other writers of an account wait in ``Turns``, not here)."""
+moment (the other writers of an account wait in ``Turns``, not here). Writes commit one
+at a time anyway (the event table's lock), so more would only hold more connections of
+the server's ``max_connections`` (docs/deployment.md, "Connections")."""
 POLL_SECONDS = 0.002
 POOL_SECONDS = 5.0
 LEASE_CHECK_SECONDS = 1.0

@@ -5,6 +5,10 @@ the carrier simulator, and an operator token generated on first start, printed o
 and kept only as a hash in the database (so a restart keeps the same token working;
 set ``SMSLEDGER_OPERATOR_TOKEN`` to use your own). On PostgreSQL it refuses to start
 on an unmigrated database, or without ``SMSLEDGER_OPERATOR_TOKEN``.
+
+``--workers N`` runs N API processes on one port under uvicorn's supervisor; this
+process does the checks, the token and the background workers once
+(``docs/deployment.md``).
 """
 
 from __future__ import annotations

@@ -168,6 +168,11 @@ def test_another_accounts_ids_are_404_as_unknown_ones(client: TestClient) -> Non
         assert "Theirs" not in r.text
     # Their batch reference finds nothing of ours.
     assert client.get("/console/messages", params={"q": "theirs-1"}).status_code == 404
+    # A script that asks for JSON gets the API's problem document for the same 404.
+    r = client.get(f"/console/messages/{their_message}", headers={"Accept": "application/json"})
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["status"] == 404
     # Bad input is a 422 page, never a 500.
     for url in (
         f"/console/accounts/{ours.id}?period=2026-13",
@@ -434,3 +439,78 @@ def test_the_stop_service_switches_through_the_form_with_the_apis_rule(
         "unsubscribe_link": True,
     }
     assert client.post(f"{base}/stop-service", data={"csrf": token, "x": "1"}).status_code == 422
+
+
+def test_contacts_read_by_support_written_by_a_sender_through_the_form(
+    client: TestClient,
+) -> None:
+    tenant = open_tenant(client)
+    other = open_tenant(client, "Other")
+    base = f"/console/accounts/{tenant.id}/contacts"
+    theirs = client.post(
+        f"/v1/accounts/{other.id}/contacts",
+        json={"msisdn": "+46701111111"},
+        headers=other.as_("admin"),
+    ).json()["id"]
+    log_in(client, key=tenant.keys["sender"])
+    r = client.get("/console", follow_redirects=False)
+    assert r.headers["location"] == base  # a sender's work in the console: contacts
+    token = csrf_of(client.get(base).text)
+    r = client.post(
+        base,
+        data={"csrf": token, "msisdn": "46731234567", "first_name": "Ada", "groups": "vip, staff"},
+    )
+    assert r.status_code == 200
+    listed = client.get(f"/v1/accounts/{tenant.id}/contacts", headers=tenant.as_("admin")).json()
+    (ada,) = listed["items"]
+    assert (ada["msisdn"], ada["first_name"], sorted(ada["groups"])) == (
+        "+46731234567",
+        "Ada",
+        ["staff", "vip"],
+    )
+    assert "Ada" in r.text
+    # Another account's contact is unknown here; without the token nothing is deleted.
+    assert client.post(f"{base}/{theirs}/delete", data={"csrf": token}).status_code == 404
+    assert client.post(f"{base}/{ada['id']}/delete", data={}).status_code == 403
+    # Support reads the list but has no form, and may not write.
+    log_in(client, key=tenant.keys["support"])
+    page = client.get(base)
+    assert page.status_code == 200
+    assert "+46731234567" in page.text
+    assert "Save contact" not in page.text
+    support_token = csrf_of(page.text)  # the logout form's
+    r = client.post(base, data={"csrf": support_token, "msisdn": "+46731234568"})
+    assert r.status_code == 403
+    # The sender deletes it.
+    log_in(client, key=tenant.keys["sender"])
+    token = csrf_of(client.get(base).text)
+    assert client.post(f"{base}/{ada['id']}/delete", data={"csrf": token}).status_code == 200
+    after = client.get(f"/v1/accounts/{tenant.id}/contacts", headers=tenant.as_("admin")).json()
+    assert after["items"] == []
+    log_in(client, key=tenant.keys["finance"])
+    assert client.get(base).status_code == 403
+
+
+def test_an_invoice_refund_line_drills_down_to_the_refunded_message(
+    client: TestClient, services: Services, clock: FakeClock
+) -> None:
+    tenant = open_tenant(client, payment_model="post_invoice")
+    kept, canceled = send(client, tenant, ["+46731234567", "+46731234568"], "refund-1")
+    r = client.post(f"/v1/messages/{canceled}/cancel", headers=tenant.as_("sender"))
+    assert r.status_code == 200, r.text
+    catch_up(services)
+    log_in(client, key=tenant.keys["finance"])
+    period = clock().strftime("%Y-%m")
+    invoice = client.get(f"/console/accounts/{tenant.id}/invoices/{period}").text
+    links = dict(
+        re.findall(
+            r"<td>(sms|refund)</td>.*?href=\"([^\"]+/messages\?line=[^\"]+)\"", invoice, re.S
+        )
+    )
+    assert set(links) == {"sms", "refund"}
+    charged = client.get(links["sms"].replace("&amp;", "&")).text
+    refunded = client.get(links["refund"].replace("&amp;", "&")).text
+    assert kept in charged
+    assert canceled in charged  # charged, then refunded: on both lines
+    assert canceled in refunded
+    assert kept not in refunded

@@ -155,6 +155,19 @@ def test_serve_with_two_processes_answers_sixty_concurrent_sends_to_one_account(
         assert statuses == [202] * 60, [(a.status, a.body) for a in answers if a.status != 202]
         funded = charged(answers)
         assert len(funded) == 40
+        # Read-your-writes whichever process answers: the position of a write, read back.
+        last = answers[-1]
+        position = httpx.post(
+            f"{served.url}/v1/messages",
+            json={"sender": "Acme", "recipients": ["+46709999999"], "body": "last"},
+            headers=sender.headers,
+        ).headers["X-Ledger-Position"]
+        for _ in range(4):
+            r = httpx.get(
+                f"{served.url}/v1/messages/{last.body['messages'][0]['id']}",
+                headers={**sender.headers, "X-Ledger-Min-Position": position},
+            )
+            assert r.status_code == 200, r.text
         in_store = stored(database, sender.account_id)
         assert in_store.charges == funded
         assert all(n == 1 for n in in_store.times_charged.values())

@@ -101,6 +101,13 @@ def test_reads_through_a_hot_standby_are_current_or_503_never_stale_or_500(
         assert 4.0 < time.monotonic() - started < 15.0
         # The primary's own views have it: the 503 came from the standby's positions.
         assert int(behind) > int(position)
+        # A list read with that position: the same promise.
+        r = httpx.get(
+            f"{served.url}/v1/messages?limit=5",
+            headers={**sender.headers, MIN_POSITION: behind},
+            timeout=30,
+        )
+        assert r.status_code == 503, r.text
         # Replay resumes: the same read is current.
         pair.standby.execute("SELECT pg_wal_replay_resume()")
         r = _read(served.url, sender, second, behind)

@@ -100,6 +100,12 @@ class _TooLargeError(HTTPException):
         super().__init__(413, f"the request body is larger than {limit} bytes")
 
 
+def _loggable(path: str) -> str:
+    """The path as the access log keeps it: an unsubscribe link's token is the only
+    credential its page needs, so it is never written to a log."""
+    return "/u/<token>" if path.startswith("/u/") else path
+
+
 class ObserveMiddleware:
     """Count and time every request by route template; log one JSON line per request."""
 
@@ -132,7 +138,7 @@ class ObserveMiddleware:
                     "request",
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": _loggable(scope["path"]),
                         "route": template,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 3),

@@ -193,7 +193,8 @@ async def _look_up(
         )
 
 
-@router.get("/u/{token:path}", response_class=HTMLResponse)
+# HEAD too: a link preview or a mail scanner may only look; neither changes anything.
+@router.api_route("/u/{token:path}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def unsubscribe_form(token: str, request: Request, services: ServicesDep) -> HTMLResponse:
     return await _look_up(request, token, lambda t: _form(t, services.ledger.unsubscribe_link(t)))
 

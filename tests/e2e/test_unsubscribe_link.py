@@ -4,6 +4,7 @@ the page and its opt-out, garbage tokens, forgery, probing and another account's
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -275,3 +276,18 @@ def test_history_of_the_number_says_which_messages_link_blocked_it(
     assert event["why"] == (
         f"blocked by the unsubscribe link of message {message_id} at {utc_text(clicked)}"
     )
+
+
+def test_a_look_changes_nothing_and_the_token_never_reaches_the_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant = linked_tenant(client)
+    token = token_in(send(client, tenant, "Hi")["messages"][0]["body"])
+    with caplog.at_level(logging.INFO):
+        assert client.head(f"/u/{token}").status_code == 200  # a link preview
+        assert client.get(f"/u/{token}").status_code == 200
+        assert_page(confirm(client, token), 200, "You are unsubscribed")
+    assert blocklist(client, tenant)[0]["source"] == "unsubscribe_link"
+    ours = [r for r in caplog.records if r.name.startswith("smsledger")]  # not httpx's
+    assert [getattr(r, "path", None) for r in ours].count("/u/<token>") == 3
+    assert all(token not in f"{r.getMessage()} {vars(r)}" for r in ours)

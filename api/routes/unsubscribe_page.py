@@ -199,6 +199,12 @@ async def unsubscribe_form(token: str, request: Request, services: ServicesDep) 
     return await _look_up(request, token, lambda t: _form(t, services.ledger.unsubscribe_link(t)))
 
 
+@router.api_route("/u", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
+def unsubscribe_without_token() -> HTMLResponse:
+    """The address with its token cut off (a link broken across two lines)."""
+    return _not_found()
+
+
 def _same_origin(request: Request, public_url: str) -> bool:
     """Whether what the browser says of the POST's origin (if anything) is this service."""
     site = request.headers.get("sec-fetch-site")

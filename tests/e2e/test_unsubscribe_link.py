@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import pytest
 
+from smsledger.domain.errors import ConcurrentUpdateError
 from smsledger.domain.times import utc_text
 from tests.e2e.conftest import OPERATOR, Tenant, catch_up, open_tenant
 from tests.e2e.test_cli import run
@@ -195,6 +198,7 @@ def test_a_click_before_the_read_models_caught_up_works(client: TestClient) -> N
         "/u/short",
         "/u/" + "A" * 5000,
         "/u/",
+        "/u",
         "/u/AAAAAAAA/AAAAAAA",
         "/u/AAAAAAAAAAAAAAA%00",
         "/u/%E2%80%AEAAAAAAAAAAAAAA",
@@ -291,3 +295,34 @@ def test_a_look_changes_nothing_and_the_token_never_reaches_the_log(
     ours = [r for r in caplog.records if r.name.startswith("smsledger")]  # not httpx's
     assert [getattr(r, "path", None) for r in ours].count("/u/<token>") == 3
     assert all(token not in f"{r.getMessage()} {vars(r)}" for r in ours)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        psycopg.OperationalError("connection refused"),
+        sqlite3.OperationalError("database is locked"),
+        ConcurrentUpdateError("too many concurrent changes to the same account; try again"),
+    ],
+    ids=["postgres down", "sqlite locked", "turn timed out"],
+)
+def test_a_database_that_cannot_answer_is_a_try_again_page_and_nothing_changes(
+    client: TestClient,
+    services: Services,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+) -> None:
+    tenant = linked_tenant(client)
+    token = token_in(send(client, tenant, "Hi")["messages"][0]["body"])
+
+    def fail(token: str) -> None:
+        raise failure
+
+    monkeypatch.setattr(services.ledger, "unsubscribe_link", fail)
+    monkeypatch.setattr(services.ledger, "unsubscribe", fail)
+    for r in (client.get(f"/u/{token}"), confirm(client, token)):
+        assert_page(r, 503, "Please try again in a moment")
+        assert r.headers["retry-after"] == "2"
+    monkeypatch.undo()
+    assert blocklist(client, tenant) == []
+    assert_page(client.get(f"/u/{token}"), 200, "Unsubscribe?")  # and afterwards it works

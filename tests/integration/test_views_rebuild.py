@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from smsledger.application.ledger import Ledger
 from smsledger.domain.contacts import contact_id_for
 from smsledger.domain.errors import ConflictError, ContactNotFoundError
+from smsledger.domain.unsubscribe import token_of
 from smsledger.projections.db import ViewDatabase
 from smsledger.projections.queries import Queries, build_runner
 from tests.support import FakeClock, ReadSide
@@ -74,6 +75,7 @@ def step(data: st.DataObject, ledger: Ledger, clock: FakeClock, state: dict[str,
                 "block",
                 "unblock",
                 "contact",
+                "unsubscribe",
             ]
         )
     )
@@ -117,6 +119,11 @@ def step(data: st.DataObject, ledger: Ledger, clock: FakeClock, state: dict[str,
             ledger.block_number(account, number)
         else:
             ledger.unblock_number(account, number)
+    elif action == "unsubscribe" and state["sent"]:
+        # The recipient of a linked message (the subscription account's) follows it.
+        token = token_of(ledger.get_message(data.draw(st.sampled_from(state["sent"]))))
+        if token is not None:
+            ledger.unsubscribe(token)
     elif action == "time":
         clock.advance(hours=data.draw(st.integers(1, 24 * 20)))
     elif action == "contact":
@@ -147,7 +154,7 @@ def test_rebuild_equals_incremental(
     ledger.pending_messages = Queries(ledger, views).pending_messages  # as serve wires it
     post = state["accounts"][1]
     state["number"] = ledger.order_add_on(post, "virtual_number", None).value[0].number
-    ledger.set_stop_service(post, sms_stop=True, unsubscribe_link=False)
+    ledger.set_stop_service(post, sms_stop=True, unsubscribe_link=True)
     for _ in range(data.draw(st.integers(5, 30))):
         step(data, ledger, clock, state)
         if data.draw(st.booleans()):

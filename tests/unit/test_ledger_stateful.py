@@ -10,17 +10,20 @@ pass says, a fee once charged never changes, none falls on or after ``ends_on``;
 month end issues each ended month at most once.
 
 Recipients text STOP to the account's virtual number (with the stop service on or off,
-the number's add-on running or ended), numbers are blocked and unblocked by hand, and
-due messages are handed off. The read model the STOP path asks for pending messages is
-played by the machine and lags: it only knows the messages sent before its last
-``catch_up``. Whatever the order: no message to a number blocked at that moment is ever
-handed off (it is 405 and refunded instead), a STOP cancels exactly the pending messages
-to its sender that the read model knew of, a repeated SMS does nothing, and the money
-still reconciles.
+the number's add-on running or ended), follow a message's unsubscribe link (with the
+link on or off, its add-on running or ended: a message carries its own link exactly when
+the link worked at its send, and its segments are its final body's), numbers are blocked
+and unblocked by hand, and due messages are handed off. The read model the STOP path
+asks for pending messages is played by the machine and lags: it only knows the messages
+sent before its last ``catch_up``. Whatever the order: no message to a number blocked at
+that moment is ever handed off (it is 405 and refunded instead), a STOP cancels exactly
+the pending messages to its sender that the read model knew of, a repeated SMS does
+nothing, and the money still reconciles.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,7 +37,9 @@ from smsledger.application.ledger import Ledger
 from smsledger.domain.addons import due_dates
 from smsledger.domain.errors import ConflictError
 from smsledger.domain.periods import last_closed_period, local_date, period_of
+from smsledger.domain.segments import segment
 from smsledger.domain.status import CANCELED, RECIPIENT_REJECTED, SENDING
+from smsledger.domain.unsubscribe import token_of
 from tests.support import FakeClock
 
 VALID = ["+46701234567", "+46701234568", "+4790012345", "+4520123456"]
@@ -67,13 +72,18 @@ class LedgerMachine(RuleBasedStateMachine):
         wanted = {number for _, number in pairs}
         return [m for m in self.seen if self.recipient.get(m) in wanted]
 
-    @initialize(model=st.sampled_from(["balance", "post_invoice"]), stop=st.booleans())
-    def open(self, model: str, stop: bool) -> None:
+    @initialize(
+        model=st.sampled_from(["balance", "post_invoice"]), stop=st.booleans(), link=st.booleans()
+    )
+    def open(self, model: str, stop: bool, link: bool) -> None:
         self.account_id = self.ledger.open_account("Prop", payment_model=model).value.id
         if stop:  # a virtual number and sms_stop on from the start: STOPs find work
             self.order_add_on("virtual_number")
             self.ledger.set_stop_service(self.account_id, sms_stop=True, unsubscribe_link=False)
             self.top_up(5_000, repeat=False)
+        if link:  # the unsubscribe link on from the start: sends carry links to follow
+            self.order_add_on("unsubscribe_link")
+            self.ledger.set_stop_service(self.account_id, sms_stop=stop, unsubscribe_link=True)
 
     def teardown(self) -> None:
         self.ledger.close()
@@ -104,13 +114,21 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def send(self, recipients: list[str], body: str, later: bool) -> None:
         send_at = self.clock.now + timedelta(hours=1) if later else None
+        account = self.ledger.get_account(self.account_id)
+        linked = self.ledger.stop_service(account, self.clock.now)[1]
         receipt = self.ledger.send_batch(
             self.account_id, sender="Prop", recipients=recipients, body=body, send_at=send_at
         )
-        for line in receipt.lines:
+        for line, shown in zip(receipt.lines, receipt.bodies, strict=True):
             mid = UUID(line["id"])
             if line["status"] == 103:
                 message = self.ledger.get_message(mid)
+                # The body sent is the body, with its own link when the link works; the
+                # segments (and so the price) are the final body's.
+                assert shown == message.body
+                assert (token_of(message) is not None) is linked
+                assert message.body.startswith(body)
+                assert segment(message.body).segments == message.segments
                 assert message.charged_to is not None
                 self.charged[mid] = (message.charged_to, message.price)
                 self.cancelable.append(mid)
@@ -256,6 +274,29 @@ class LedgerMachine(RuleBasedStateMachine):
         if due and self.cancelable:
             self.clock.advance(hours=2)
             self.dispatcher_hands_off()
+
+    @rule(on=st.booleans())
+    def switch_unsubscribe_link(self, on: bool) -> None:
+        account = self.ledger.get_account(self.account_id)
+        # ConflictError: a part switched on (this one, or sms_stop kept) whose add-on ended.
+        with contextlib.suppress(ConflictError):
+            self.ledger.set_stop_service(
+                self.account_id, sms_stop=account.sms_stop, unsubscribe_link=on
+            )
+
+    @rule(pick=st.integers(0, 10_000), twice=st.booleans())
+    def recipient_follows_the_link(self, pick: int, twice: bool) -> None:
+        linked = [m for m in self.recipient if token_of(self.ledger.get_message(m))]
+        if not linked:
+            return
+        message = self.ledger.get_message(linked[pick % len(linked)])
+        token = token_of(message)
+        assert token is not None
+        event("unsubscribe link followed")
+        self.ledger.unsubscribe(token)
+        assert self.ledger.get_account(self.account_id).is_blocked(message.recipient)
+        if twice:  # a second press changes nothing
+            assert self.ledger.unsubscribe(token).value[1] == "already_unsubscribed"
 
     @rule(number=st.sampled_from(VALID), block=st.booleans())
     def block_by_hand(self, number: str, block: bool) -> None:

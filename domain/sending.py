@@ -184,43 +184,30 @@ def accept_batch(
                 unit_price = listed
             except MessageRejectedError as e:
                 error = e
+        # A message that passes the rules draws its link's token (and so its id); a
+        # rejected one keeps the body as sent, and the segments that body takes.
+        message_id, text, parts, coding = None, body, segments, encoding
         if error is None and links is not None:
-            token = next(links.tokens)
-            tokens[len(messages)] = token
-            message = Message.accept(
-                account_id=account.id,
-                batch_id=batch_id,
-                sender=sender,
-                recipient=recipient,
-                body=prefix + token,
-                segments=priced_segments,
-                encoding=priced_encoding,
-                unit_price=unit_price,
-                price=unit_price * priced_segments,
-                currency=account.currency,
-                timezone=account.timezone,
-                validity_period=validity_period,
-                send_at=send_at,
-                timestamp=now,
-                id=fresh_message_id(token),
-            )
-        else:
-            message = Message.accept(
-                account_id=account.id,
-                batch_id=batch_id,
-                sender=sender,
-                recipient=recipient,
-                body=body,
-                segments=segments,
-                encoding=encoding,
-                unit_price=unit_price,
-                price=unit_price * segments if error is None else 0,
-                currency=account.currency,
-                timezone=account.timezone,
-                validity_period=validity_period,
-                send_at=send_at,
-                timestamp=now,
-            )
+            token = tokens[len(messages)] = next(links.tokens)
+            message_id, text = fresh_message_id(token), prefix + token
+            parts, coding = priced_segments, priced_encoding
+        message = Message.accept(
+            account_id=account.id,
+            batch_id=batch_id,
+            sender=sender,
+            recipient=recipient,
+            body=text,
+            segments=parts,
+            encoding=coding,
+            unit_price=unit_price,
+            price=unit_price * parts if error is None else 0,
+            currency=account.currency,
+            timezone=account.timezone,
+            validity_period=validity_period,
+            send_at=send_at,
+            timestamp=now,
+            id=message_id,
+        )
         if error is None:
             fundable.append(len(messages))
         else:

@@ -650,6 +650,7 @@ def test_webhook_deliveries_show_every_attempt_and_the_admin_re_sends_one(
     theirs_resend = f"/console/accounts/{theirs.id}/webhook/deliveries/{gone['id']}/resend"
     assert client.post(theirs_resend, data={"csrf": token}).status_code == 404
     assert client.post(f"{base}/msg_nope/resend", data={"csrf": token}).status_code == 422
+    assert client.get(base, params={"cursor": "bm90LW91cnM"}).status_code == 422
     log_in(client, key=theirs.keys["admin"])
     token = csrf_of(client.get(f"/console/accounts/{theirs.id}/webhook/deliveries").text)
     assert client.post(theirs_resend, data={"csrf": token}).status_code == 404
@@ -753,6 +754,7 @@ def test_inbound_sms_newest_first_linking_each_sender_to_their_history(
     monkeypatch.undo()
     # Another account's id is unknown; finance and sender may not see it.
     assert client.get(f"/console/accounts/{theirs.id}/inbound").status_code == 404
+    assert client.get(base, params={"cursor": "nonsense!"}).status_code == 422
     log_in(client, key=ours.keys["admin"])
     assert client.get(base).status_code == 200
     for role in ("finance", "sender"):

@@ -169,6 +169,8 @@ def test_another_accounts_ids_are_404_as_unknown_ones(client: TestClient) -> Non
         f"/console/accounts/{theirs.id}/invoices/2026-11.csv",
         f"/console/accounts/{theirs.id}/reconciliation",
         f"/console/accounts/{theirs.id}/reconciliation.csv",
+        f"/console/accounts/{theirs.id}/webhook/deliveries",
+        f"/console/accounts/{theirs.id}/inbound",
         "/console/messages/00000000-0000-4000-8000-000000000000",
     ):
         r = client.get(url)

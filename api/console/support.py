@@ -1,6 +1,8 @@
 """Support's pages: find a message (by id, recipient, batch or reference), its
 timeline from the event store with an "as of" control, a recipient's messages and
-block-list entry, a batch's messages. Every list pages by cursor on an index."""
+block-list entry, a batch's messages, the account's webhook deliveries (each attempt,
+and a re-send for the admin) and its inbound SMS. Every list pages by cursor on an
+index."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -8,23 +10,30 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 
 from smsledger.api.console.web import (
+    ADMIN,
     SUPPORT,
     CallerDep,
     ConsoleRoute,
+    check_csrf,
+    own,
     page,
+    read_form,
     redirect,
     require,
     url_with,
 )
 from smsledger.api.deps import ServicesDep
 from smsledger.api.present import blocklist_public
+from smsledger.api.routes.webhooks import WebhookId
 from smsledger.api.schemas import Cursor, Time
 from smsledger.domain.batch import batch_id_for
-from smsledger.domain.errors import BatchNotFoundError
+from smsledger.domain.errors import BatchNotFoundError, NotFoundError
 from smsledger.domain.text import check_line
 from smsledger.projections.queries import Queries
+from smsledger.workers.webhooks import resend
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 
@@ -192,6 +201,85 @@ def batch(
         title=f"Batch {batch_id}",
         heading=f"Batch {batch_id}",
         batch=found,
+        items=items,
+        next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
+    )
+
+
+@router.get("/accounts/{account_id}/webhook/deliveries", response_class=HTMLResponse)
+def webhook_deliveries(
+    request: Request,
+    account_id: UUID,
+    services: ServicesDep,
+    caller: CallerDep,
+    cursor: CursorQuery = None,
+) -> Response:
+    """The account's callbacks, newest first (the API's own query), each with every
+    attempt, and whether its webhook's URL is active, paused or disabled, and why. The
+    secret is never read here."""
+    require(caller, SUPPORT)
+    account = services.ledger.get_account(own(caller, account_id))
+    reads = services.webhook_reads
+    assert reads is not None
+    config = account.webhook_config
+    endpoint = None
+    if config is not None:
+        endpoint = {"url": config["url"], **reads.endpoint_state(account.id, config["url"])}
+    items, next_cursor = reads.deliveries(account.id, PAGE, cursor)
+    return page(
+        request,
+        "console_deliveries.html",
+        caller,
+        title="Webhook deliveries",
+        account_name=account.name,
+        account=account,
+        endpoint=endpoint,
+        items=items,
+        may_resend=caller.may(ADMIN),
+        next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
+    )
+
+
+@router.post("/accounts/{account_id}/webhook/deliveries/{webhook_id}/resend")
+async def resend_delivery(
+    request: Request,
+    account_id: UUID,
+    webhook_id: WebhookId,
+    services: ServicesDep,
+    caller: CallerDep,
+) -> Response:
+    """Send one callback again, as the API's re-send does (the admin only)."""
+    form = await read_form(request)
+    check_csrf(form, caller.csrf)
+
+    def again() -> None:
+        require(caller, ADMIN)
+        own(caller, account_id)
+        if not resend(services.views, account_id, webhook_id, services.clock()):
+            raise NotFoundError("this account has no such delivery")
+
+    await run_in_threadpool(again)
+    return redirect(f"/console/accounts/{account_id}/webhook/deliveries")
+
+
+@router.get("/accounts/{account_id}/inbound", response_class=HTMLResponse)
+def inbound(
+    request: Request,
+    account_id: UUID,
+    services: ServicesDep,
+    caller: CallerDep,
+    cursor: CursorQuery = None,
+) -> Response:
+    """The SMS the account's virtual numbers received, newest first, and what each did."""
+    require(caller, SUPPORT)
+    account = services.ledger.get_account(own(caller, account_id))
+    items, next_cursor = services.queries.inbound_messages(account.id, PAGE, cursor)
+    return page(
+        request,
+        "console_inbound.html",
+        caller,
+        title="Inbound SMS",
+        account_name=account.name,
         items=items,
         next_url=url_with(request.url.path, cursor=next_cursor) if next_cursor else None,
     )

@@ -7,17 +7,25 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from html import escape
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 
+from smsledger.api.console import support
 from smsledger.api.main import create_app
-from tests.e2e.conftest import OPERATOR, bearer, catch_up, open_tenant
+from smsledger.bootstrap import Services, build
+from smsledger.domain.times import utc_text
+from smsledger.settings import Settings
+from tests.e2e.conftest import OPERATOR, OPERATOR_TOKEN, bearer, catch_up, open_tenant
+from tests.webhook_receiver import receiving
 
 if TYPE_CHECKING:
-    from smsledger.bootstrap import Services
+    from smsledger.adapters.storage import Database
     from tests.e2e.conftest import Tenant
     from tests.support import FakeClock
 
@@ -161,6 +169,8 @@ def test_another_accounts_ids_are_404_as_unknown_ones(client: TestClient) -> Non
         f"/console/accounts/{theirs.id}/invoices/2026-11.csv",
         f"/console/accounts/{theirs.id}/reconciliation",
         f"/console/accounts/{theirs.id}/reconciliation.csv",
+        f"/console/accounts/{theirs.id}/webhook/deliveries",
+        f"/console/accounts/{theirs.id}/inbound",
         "/console/messages/00000000-0000-4000-8000-000000000000",
     ):
         r = client.get(url)
@@ -514,3 +524,241 @@ def test_an_invoice_refund_line_drills_down_to_the_refunded_message(
     assert canceled in charged  # charged, then refunded: on both lines
     assert canceled in refunded
     assert kept not in refunded
+
+
+# --- webhook deliveries and inbound SMS ---------------------------------------------------
+
+
+@pytest.fixture
+def hooked(database: Database, clock: FakeClock) -> Iterator[tuple[Services, TestClient]]:
+    """The service with the simulator and callbacks allowed to a loopback receiver."""
+    settings = Settings(
+        operator_token=OPERATOR_TOKEN,
+        gateway="simulator",
+        workers="none",
+        webhook_allow_loopback=True,
+        webhook_timeout_seconds=2,
+        simulator_mix="delivered=1",
+        simulator_faults="unknown_code=0",
+    )
+    built = build(settings, database=database, clock=clock)
+    try:
+        with TestClient(create_app(built)) as c:
+            yield built, c
+    finally:
+        built.close()
+
+
+def _deliver(services: Services, clock: FakeClock, rounds: int) -> None:
+    assert services.webhooks is not None
+    for _ in range(rounds):
+        catch_up(services)
+        services.dispatcher.run_until_idle()
+        catch_up(services)
+        services.webhooks.run_until_idle()
+        clock.advance(seconds=30)
+
+
+def _api_deliveries(client: TestClient, tenant: Tenant) -> list[dict[str, Any]]:
+    r = client.get(
+        f"/v1/accounts/{tenant.id}/webhook/deliveries?limit=1000", headers=tenant.as_("admin")
+    )
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+def test_webhook_deliveries_show_every_attempt_and_the_admin_re_sends_one(
+    hooked: tuple[Services, TestClient], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, client = hooked
+    ours = open_tenant(client, "Ours", top_up=10_000)
+    theirs = open_tenant(client, "Theirs")
+    base = f"/console/accounts/{ours.id}/webhook/deliveries"
+    with receiving() as receiver:
+        r = client.put(
+            f"/v1/accounts/{ours.id}/webhook",
+            json={"url": receiver.url, "events": ["message.status"]},
+            headers=ours.as_("admin"),
+        )
+        assert r.status_code == 200, r.text
+        secret = r.json()["secret"]
+        receiver.secrets.append(secret)
+        send(client, ours, ["+46731234567"], "hook-1")
+        receiver.mode = "fail"
+        _deliver(services, clock, rounds=3)
+        receiver.mode = "gone"
+        _deliver(services, clock, rounds=3)
+    items = _api_deliveries(client, ours)
+    assert len(items) >= 3
+    attempted = [d for d in items if d["attempts"]]
+    assert attempted
+    state = client.get(f"/v1/accounts/{ours.id}/webhook", headers=ours.as_("admin")).json()
+    assert state["state"] == "disabled"
+
+    # Support reads the page: newest first, as the API lists them, each attempt shown.
+    log_in(client, key=ours.keys["support"])
+    html = client.get(base).text
+    assert [html.index(f"<code>{d['id']}</code>") for d in items] == sorted(
+        html.index(f"<code>{d['id']}</code>") for d in items
+    )
+    assert f'id="endpoint-state" class="error">{state["state"]}</strong>' in html
+    assert state["state_reason"] in html
+    codes = {a["status_code"] for d in attempted for a in d["attempts"]}
+    assert codes >= {500, 410}
+    for code in codes:
+        assert f"HTTP {code}" in html
+    retry = next(a["next_retry_at"] for d in attempted for a in d["attempts"] if a["next_retry_at"])
+    assert f"retry {utc_text(datetime.fromisoformat(retry))}" in html
+    latency = attempted[0]["attempts"][0]["latency_ms"]
+    assert f"{latency} ms" in html
+    assert secret not in html
+    assert "whsec_" not in html
+    assert "Re-send" not in html  # support reads; re-sending is the admin's
+    assert f'href="{base}"' in html  # the navigation links the page
+
+    # Paging by cursor walks the same list as the API, one page at a time.
+    monkeypatch.setattr(support, "PAGE", 2)
+    seen: list[str] = []
+    url: str | None = base
+    while url:
+        page = client.get(url).text
+        seen += re.findall(r"<code>(msg_[0-9a-f]{32})</code>", page)
+        found = re.search(r'href="([^"]+)" rel="next"', page)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert seen == [d["id"] for d in items]
+    monkeypatch.undo()
+
+    gone = next(d for d in items if d["state"] == "gone")
+    resend_url = f"{base}/{gone['id']}/resend"
+    token = csrf_of(html)  # support's logout form
+    assert client.post(resend_url, data={"csrf": token}).status_code == 403  # wrong role
+    log_in(client, key=ours.keys["admin"])
+    html = client.get(base).text
+    assert f'action="{resend_url}"' in html
+    token = csrf_of(html)
+    # Without the token: 403, and nothing is queued again.
+    assert client.post(resend_url, data={}).status_code == 403
+    assert next(d for d in _api_deliveries(client, ours) if d["id"] == gone["id"]) == gone
+    r = client.post(resend_url, data={"csrf": token}, follow_redirects=False)
+    assert (r.status_code, r.headers["location"]) == (303, base)
+    again = next(d for d in _api_deliveries(client, ours) if d["id"] == gone["id"])
+    assert again["state"] == "pending"
+    after = client.get(f"/v1/accounts/{ours.id}/webhook", headers=ours.as_("admin")).json()
+    assert after["state"] == "active"  # the admin asked: the endpoint resumes, as by the API
+
+    # Another account's id is unknown, for the page and the button; other roles may not.
+    assert client.get(f"/console/accounts/{theirs.id}/webhook/deliveries").status_code == 404
+    theirs_resend = f"/console/accounts/{theirs.id}/webhook/deliveries/{gone['id']}/resend"
+    assert client.post(theirs_resend, data={"csrf": token}).status_code == 404
+    assert client.post(f"{base}/msg_nope/resend", data={"csrf": token}).status_code == 422
+    assert client.get(base, params={"cursor": "bm90LW91cnM"}).status_code == 422
+    log_in(client, key=theirs.keys["admin"])
+    token = csrf_of(client.get(f"/console/accounts/{theirs.id}/webhook/deliveries").text)
+    assert client.post(theirs_resend, data={"csrf": token}).status_code == 404
+    r = client.get(f"/console/accounts/{theirs.id}/webhook/deliveries")
+    assert "This account has no webhook." in r.text
+    assert gone["id"] not in r.text
+    for role in ("finance", "sender"):
+        log_in(client, key=ours.keys[role])
+        assert client.get(base).status_code == 403
+
+
+def test_inbound_sms_newest_first_linking_each_sender_to_their_history(
+    client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = open_tenant(client, "Ours")
+    theirs = open_tenant(client, "Theirs")
+    numbers = {}
+    for tenant in (ours, theirs):
+        r = client.post(
+            f"/v1/accounts/{tenant.id}/add-ons",
+            json={"kind": "virtual_number"},
+            headers=tenant.as_("admin"),
+        )
+        assert r.status_code == 201, r.text
+        numbers[tenant.id] = r.json()["number"]
+    r = client.put(
+        f"/v1/accounts/{ours.id}/stop-service",
+        json={"sms_stop": True, "unsubscribe_link": False},
+        headers=ours.as_("admin"),
+    )
+    assert r.status_code == 200, r.text
+    to = numbers[ours.id]
+    texts = [
+        ("+46731234567", "hello there"),
+        ("+46731234568", "Save Ada Lovelace vip"),
+        ("+46731234569", "STOP"),
+        ("+46731234567", "<b>not markup</b>"),
+    ]
+    batch = [
+        {
+            "to": to,
+            "from": f,
+            "body": b,
+            "at": f"2026-11-02T10:0{i}:00+01:00",
+            "gateway_ref": f"g{i}",
+        }
+        for i, (f, b) in enumerate(texts)
+    ]
+    batch.append(
+        {
+            "to": numbers[theirs.id],
+            "from": "+46731234560",
+            "body": "theirs",
+            "at": "2026-11-02T10:00:00+01:00",
+            "gateway_ref": "gx",
+        }
+    )
+    r = client.post("/v1/inbound-messages", json={"messages": batch}, headers=OPERATOR)
+    assert [x["outcome"] for x in r.json()["results"]] == ["stored"] * 5, r.text
+    catch_up(services)
+    listed = client.get(
+        f"/v1/accounts/{ours.id}/inbound-messages", headers=ours.as_("admin")
+    ).json()["items"]
+    assert [i["body"] for i in listed] == [b for _, b in reversed(texts)]
+    assert {i["action"] for i in listed} == {None, "opt_out", "contact_saved"}
+    base = f"/console/accounts/{ours.id}/inbound"
+    log_in(client, key=ours.keys["support"])
+    html = client.get(base).text
+    rows = re.findall(
+        r"<tr>\s*<td>(.*?)</td>\s*<td><a href=\"([^\"]+)\">(.*?)</a></td>\s*"
+        r"<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>",
+        html,
+        re.S,
+    )
+    assert [(href, f, t, body, action) for _, href, f, t, body, action in rows] == [
+        (
+            f"/console/recipients/{i['from']}",
+            i["from"],
+            i["to"],
+            escape(i["body"]),
+            i["action"] or "none",
+        )
+        for i in listed
+    ]
+    assert "theirs" not in html
+    assert f'href="{base}" aria-current="page"' in html
+    # The sender who sent STOP: their page shows the block and the SMS that asked.
+    stopped = next(i for i in listed if i["action"] == "opt_out")
+    recipient = client.get(f"/console/recipients/{stopped['from']}").text
+    assert "<strong>Blocked</strong>" in recipient
+    assert "SMS “STOP” received" in recipient
+    # Pages by cursor: every SMS once, in the same order.
+    monkeypatch.setattr(support, "PAGE", 3)
+    first = client.get(base).text
+    found = re.search(r'href="([^"]+)" rel="next"', first)
+    assert found is not None
+    second = client.get(found.group(1).replace("&amp;", "&")).text
+    assert 'rel="next"' not in second
+    assert escape(listed[-1]["body"]) in second
+    assert escape(listed[-1]["body"]) not in first
+    monkeypatch.undo()
+    # Another account's id is unknown; finance and sender may not see it.
+    assert client.get(f"/console/accounts/{theirs.id}/inbound").status_code == 404
+    assert client.get(base, params={"cursor": "nonsense!"}).status_code == 422
+    log_in(client, key=ours.keys["admin"])
+    assert client.get(base).status_code == 200
+    for role in ("finance", "sender"):
+        log_in(client, key=ours.keys[role])
+        assert client.get(base).status_code == 403

@@ -376,3 +376,18 @@ def test_6_a_form_without_its_csrf_token_is_rejected(scene: Scene) -> None:
     page.wait_for_url("**/blocklist")
     assert "+46739999999" in page.locator("#blocked").inner_text()
     scene.shot("blocklist", full_page=False)
+
+
+def test_7_the_navigation_opens_inbound_sms_and_webhook_deliveries(scene: Scene) -> None:
+    page = scene.page
+    page.goto(f"/console/accounts/{scene.account_id}/inbound")
+    assert page.locator("h1").inner_text() == "Inbound SMS"
+    assert page.get_by_role("link", name="Inbound SMS").get_attribute("aria-current") == "page"
+    assert "No SMS received yet." in page.locator("#inbound").inner_text()
+    # Keyboard only: the navigation's next link is the webhook page.
+    page.get_by_role("link", name="Inbound SMS").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/webhook/deliveries")
+    assert page.locator("h1").inner_text() == "Webhook deliveries"
+    assert "This account has no webhook." in page.inner_text("main")

@@ -1,0 +1,12 @@
+-- A current-state row per message, derived from its events and written in the same
+-- transaction as them (`Ledger._record`): the message's attributes as the event
+-- transcoder encodes them, at `version`. Report ingest and the sweeper load a batch of
+-- messages from these rows plus any events after `version` (none, normally), instead
+-- of replaying every event. The events stay the truth: a row of another `format`, or
+-- none at all (a message stored before this table), is read by replaying its events.
+CREATE TABLE message_states (
+    message_id uuid PRIMARY KEY,
+    version bigint NOT NULL,
+    format integer NOT NULL,
+    state bytea NOT NULL
+);

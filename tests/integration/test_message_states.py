@@ -1,0 +1,140 @@
+"""The ``message_states`` rows against the events they summarise, on both databases.
+
+A row is derived: written in the transaction of its message's events, it must read
+back as exactly the message that replaying those events gives, at the same version.
+A message with no row, a row of another format, or a row behind its events is still
+read correctly (from the events)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from smsledger.adapters.storage import Database
+from smsledger.application.ledger import MESSAGE_STATE_FORMAT, Ledger
+from smsledger.domain.message import Message
+from tests.integration.test_delivery_reports import SE, handed_off, report
+from tests.support import FakeClock
+
+
+def replayed(ledger: Ledger, mid: UUID) -> Message:
+    """The message from its events alone (messages are never snapshotted)."""
+    message: Any = None
+    event: Any
+    for event in ledger.repository.event_store.get(mid):
+        message = event.mutate(message)
+    assert isinstance(message, Message)
+    return message
+
+
+def assert_rows_match_events(ledger: Ledger, ids: list[UUID]) -> None:
+    rows = ledger.recorder.select_current_many(ids, MESSAGE_STATE_FORMAT)  # type: ignore[attr-defined]
+    assert set(rows) == set(ids)
+    loaded = ledger.get_messages(ids)
+    for mid in ids:
+        row, after = rows[mid]
+        assert row is not None, f"no state row for {mid}"
+        assert after == [], "the row is behind its events"
+        expected = replayed(ledger, mid)
+        assert row[0] == expected.version
+        assert vars(loaded[mid]) == vars(expected)
+
+
+def test_rows_equal_the_replayed_events_through_a_message_life(
+    ledger: Ledger, clock: FakeClock
+) -> None:
+    account_id, ids = handed_off(ledger, 6)
+    assert_rows_match_events(ledger, ids)
+    clock.advance(minutes=5)
+    a, b, c, d, e, f = ids
+    ledger.record_delivery_reports(
+        [
+            report(a, 201),
+            report(a, 201),  # duplicate
+            report(b, 503),
+            report(b, 201, "2026-11-02T09:06:00+00:00"),
+            report(c, 410),  # refunded
+            report(d, 501),
+            report(d, 201, "2026-11-02T09:07:00+00:00"),  # superseded
+            report(e, 777),  # 599 Unknown
+        ]
+    )
+    assert_rows_match_events(ledger, ids)
+    assert ledger.get_messages([c])[c].refunded
+    # Unreported, then through the sweeper: it gives up after validity plus grace.
+    clock.advance(days=4)
+    gave_up = ledger.sweep_messages(ids, clock.now, timedelta(hours=1)).value[1]
+    assert f in gave_up
+    assert_rows_match_events(ledger, ids)
+    # Single saves too: a new message, canceled.
+    receipt = ledger.send_batch(
+        account_id,
+        sender="Acme",
+        recipients=[SE[10]],
+        body="later",
+        send_at=clock.now.replace(year=clock.now.year + 1),
+    )
+    later = UUID(receipt.lines[0]["id"])
+    ledger.cancel(later)
+    assert_rows_match_events(ledger, [*ids, later])
+
+
+def _key(db: Database, mid: UUID) -> object:
+    """A message id as the store's ``message_states`` column holds it."""
+    return mid.hex if db.kind == "sqlite" else mid
+
+
+def _rewrite(db: Database, statement: str, *args: Any) -> None:
+    if db.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(db.path) as conn:
+            conn.execute(statement.replace("%s", "?"), args)
+        return
+    with psycopg.connect(db.conninfo()) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(db.schema)))
+        conn.execute(statement, args)
+
+
+def test_a_missing_stale_or_old_format_row_is_read_from_the_events(
+    database: Database, ledger: Ledger, clock: FakeClock
+) -> None:
+    _, (a, b, c) = handed_off(ledger, 3)
+    clock.advance(minutes=5)
+    # Keep a's row as it was before the report: behind its events afterwards.
+    rows = ledger.recorder.select_current_many([a], MESSAGE_STATE_FORMAT)  # type: ignore[attr-defined]
+    (old_version, old_state), _ = rows[a]
+    ledger.record_delivery_reports([report(a, 201), report(b, 201), report(c, 201)])
+    _rewrite(
+        database,
+        "UPDATE message_states SET version = %s, state = %s WHERE message_id = %s",
+        old_version,
+        old_state,
+        _key(database, a),
+    )
+    _rewrite(database, "DELETE FROM message_states WHERE message_id = %s", _key(database, b))
+    _rewrite(
+        database,
+        "UPDATE message_states SET format = %s, state = %s WHERE message_id = %s",
+        MESSAGE_STATE_FORMAT + 1,
+        b"not a state",
+        _key(database, c),
+    )
+    fresh = Ledger(database.eventsourcing_env(), clock=clock)
+    try:
+        loaded = fresh.get_messages([a, b, c])
+        for mid in (a, b, c):
+            assert vars(loaded[mid]) == vars(replayed(fresh, mid))
+            assert loaded[mid].status == 201
+        # A repeat is still a duplicate, read through the stale row and its events.
+        written = fresh.record_delivery_reports([report(a, 201), report(b, 201)])
+        assert [r["outcome"] for r in written.value] == ["duplicate", "duplicate"]
+        # The next save writes current rows again.
+        fresh.record_delivery_reports([report(a, 202), report(b, 202), report(c, 202)])
+        assert_rows_match_events(fresh, [a, b, c])
+    finally:
+        fresh.close()

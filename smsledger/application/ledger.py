@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
+from smsledger.application import message_state
 from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
@@ -101,11 +102,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MESSAGE_STATE_FORMAT = 1
-"""The shape of a ``message_states`` row: the attributes a ``Message`` has. Bump it when
-they change (``tests/unit/test_message_state.py`` fails until you do): rows of an older
-format are then ignored, and those messages are read by replaying their events until
-their next save writes a new row."""
+MESSAGE_STATE_FORMAT = message_state.FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -135,29 +132,6 @@ def _fresh_tokens() -> Iterator[str]:
     """Unsubscribe link tokens, 96 random bits each, drawn as a batch needs them."""
     while True:
         yield secrets.token_urlsafe(TOKEN_BYTES)
-
-
-def _message_state(message: Message) -> dict[str, Any]:
-    """A message's attributes as a ``message_states`` row holds them (as a library
-    snapshot would: without the id, version and pending events, which the row's own
-    columns and an empty list give back)."""
-    state = dict(vars(message))
-    del state["_id"], state["_version"], state["_pending_events"]
-    return state
-
-
-def _message_from(
-    message_id: UUID, version: int, data: bytes, decode: Callable[[bytes], Any]
-) -> Message:
-    """The message a ``message_states`` row describes, as replaying its events to
-    ``version`` would give (``tests/integration/test_message_states.py``)."""
-    state = decode(data)
-    state["_id"] = message_id
-    state["_version"] = version
-    state["_pending_events"] = []
-    message = object.__new__(Message)
-    object.__setattr__(message, "__dict__", state)
-    return message
 
 
 @contextlib.contextmanager
@@ -382,9 +356,9 @@ class Ledger(Application[UUID]):
         """The library's record, with each saved message's current-state row
         (``message_states``) written in the same transaction as its events: derived
         from the aggregate just changed, at the version its last event has."""
-        encode = self.mapper.transcoder.encode
+        encode = message_state.encode
         states = [
-            (a.id, a.version, encode(_message_state(a)))
+            (a.id, a.version, encode(a))
             for a in processing_event.aggregates.values()
             if type(a) is Message
         ]
@@ -1192,14 +1166,12 @@ class Ledger(Application[UUID]):
             return found
         recorder = self.recorder
         if kind is Message and hasattr(recorder, "select_current_many"):
-            decode = self.mapper.transcoder.decode
+            decode = message_state.decode
             to_event = self.mapper.to_domain_event
             for aggregate_id, (row, events) in recorder.select_current_many(
                 list(ids), MESSAGE_STATE_FORMAT
             ).items():
-                current: Any = (
-                    None if row is None else _message_from(aggregate_id, row[0], row[1], decode)
-                )
+                current: Any = None if row is None else decode(aggregate_id, row[0], row[1])
                 for stored_event in events:
                     current = to_event(stored_event).mutate(current)  # type: ignore[attr-defined]
                 if isinstance(current, kind):

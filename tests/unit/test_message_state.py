@@ -1,90 +1,117 @@
-"""A ``message_states`` row holds a message's attributes; its format names their set.
+"""A ``message_states`` row holds a message's attributes; its format names them.
 
-Adding, removing or renaming an attribute of ``Message`` changes what a row must hold:
-this test fails until ``MESSAGE_STATE_FORMAT`` is bumped and the set below updated, so
-rows written before are ignored (their messages read from the events) rather than
-read back without the new attribute."""
+Adding, removing, renaming or retyping an attribute of ``Message`` changes what a row
+must hold: this test fails until ``FORMAT`` is bumped and the table below updated (and
+``smsledger.application.message_state`` reads the new kind), so rows written before are
+ignored (their messages read from the events) rather than read back wrong."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from uuid import uuid4
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
 
-from smsledger.adapters.transcoder import OrjsonTranscoder
-from smsledger.application.ledger import MESSAGE_STATE_FORMAT, _message_from, _message_state
+from smsledger.application.message_state import FORMAT, decode, encode
 from smsledger.domain.message import Message
 
-FORMATS = {
+OPT_TIME = datetime | None
+FORMATS: dict[int, dict[str, object]] = {
     1: {
-        "_created_on",
-        "_modified_on",
-        "account_id",
-        "batch_id",
-        "sender",
-        "recipient",
-        "body",
-        "segments",
-        "encoding",
-        "unit_price",
-        "price",
-        "currency",
-        "timezone",
-        "validity_period",
-        "send_at",
-        "status",
-        "charged_to",
-        "charge_period",
-        "refunded",
-        "handed_off",
-        "hand_off_recorded",
-        "gateway_ref",
-        "report_keys",
-        "link_used_at",
+        "_created_on": datetime,
+        "_modified_on": datetime,
+        "account_id": UUID,
+        "batch_id": UUID,
+        "sender": str,
+        "recipient": str,
+        "body": str,
+        "segments": int,
+        "encoding": str,
+        "unit_price": int,
+        "price": int,
+        "currency": str,
+        "timezone": str,
+        "validity_period": int,
+        "send_at": OPT_TIME,
+        "status": int,
+        "charged_to": str | None,
+        "charge_period": str | None,
+        "refunded": bool,
+        "handed_off": bool,
+        "hand_off_recorded": bool,
+        "gateway_ref": str | None,
+        "report_keys": set,
+        "link_used_at": OPT_TIME,
     },
 }
 
-AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+AT = datetime(2026, 11, 2, 9, 0, 0, 123456, tzinfo=UTC)
 
 
-def accepted() -> Message:
+def accepted(send_at: datetime | None = None) -> Message:
     return Message.accept(
         account_id=uuid4(),
         batch_id=uuid4(),
         sender="Acme",
         recipient="+46701234567",
-        body="hi",
+        body="hi ✓",
         segments=1,
-        encoding="GSM-7",
+        encoding="UCS-2",
         unit_price=50,
         price=50,
         currency="SEK",
         timezone="Europe/Stockholm",
         validity_period=3600,
-        send_at=None,
+        send_at=send_at,
         timestamp=AT,
     )
 
 
-def test_the_format_names_the_attributes_a_message_has() -> None:
-    message = accepted()
+def lived() -> Message:
+    """A message with every optional attribute set."""
+    message = accepted(send_at=AT + timedelta(minutes=1))
     message.fund("balance", AT)
     message.start_sending(AT)
     message.hand_off("gw-1", AT)
     message.record_report(201, AT, {"stat": 201}, AT)
-    assert set(_message_state(message)) == FORMATS[MESSAGE_STATE_FORMAT]
+    message.record_report(113, AT - timedelta(seconds=1), None, AT)
+    message.use_unsubscribe_link(AT + timedelta(hours=1))
+    message.collect_events()
+    return message
 
 
-def test_a_state_reads_back_as_the_same_message() -> None:
+def test_the_format_names_the_attributes_a_message_has_and_their_kinds() -> None:
+    state = {
+        k: v for k, v in vars(lived()).items() if k not in {"_id", "_version", "_pending_events"}
+    }
+    expected = FORMATS[FORMAT]
+    assert set(state) == set(expected)
+    for name, value in state.items():
+        assert isinstance(value, expected[name]), name  # type: ignore[arg-type]
+
+
+def test_a_row_reads_back_as_the_same_message() -> None:
+    fresh = accepted()
+    fresh.collect_events()
+    for message in (lived(), fresh):
+        back = decode(message.id, message.version, encode(message))
+        assert vars(back) == vars(message)
+        assert type(back) is Message
+    message = lived()
+    back = decode(message.id, message.version, encode(message))
+    assert back.report_keys == {
+        (201, AT.isoformat()),
+        (113, (AT - timedelta(seconds=1)).isoformat()),
+    }
+    assert back.link_used_at == AT + timedelta(hours=1)
+    assert back.version == message.version
+
+
+def test_a_refunded_message_reads_back_refunded() -> None:
     message = accepted()
-    message.fund("balance", AT)
+    message.fund("invoice", AT)
     message.record_report(410, AT, {"stat": 410}, AT)
     message.refund(AT)
     message.collect_events()
-    coder = OrjsonTranscoder()
-    back = _message_from(
-        message.id, message.version, coder.encode(_message_state(message)), coder.decode
-    )
-    assert vars(back) == vars(message)
-    assert back.report_keys == {(410, AT.isoformat())}
+    back = decode(message.id, message.version, encode(message))
     assert back.refunded
     assert not back.refund_due
+    assert back.charged_to == "invoice"

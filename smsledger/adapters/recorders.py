@@ -208,16 +208,20 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (message_id) DO UPDATE SET version = EXCLUDED.version, "
             "format = EXCLUDED.format, state = EXCLUDED.state"
         ).format(*states)
+        # Each id's row, and whether any event is newer than it (one probe of the
+        # primary key each; none is, normally, as every save writes its row).
         self._select_states_statement = SQL(
-            "SELECT message_id, version, state FROM {}.{} "
-            "WHERE format = %b AND message_id = ANY(%b)"
-        ).format(*states)
-        self._select_after_states_statement = SQL(
-            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {}.{} e "
-            "LEFT JOIN {}.{} s ON s.message_id = e.originator_id AND s.format = %b "
-            "WHERE e.originator_id = ANY(%b) AND e.originator_version > coalesce(s.version, 0) "
-            "ORDER BY e.originator_id, e.originator_version"
+            "SELECT i.id, s.version, s.state, EXISTS (SELECT 1 FROM {}.{} e "
+            "WHERE e.originator_id = i.id AND e.originator_version > coalesce(s.version, 0)) "
+            "FROM unnest(%b::uuid[]) AS i(id) LEFT JOIN {}.{} s "
+            "ON s.message_id = i.id AND s.format = %b"
         ).format(*table, *states)
+        self._select_after_statement = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM unnest(%b::uuid[], %b::bigint[]) AS i(id, after) "
+            "JOIN {}.{} e ON e.originator_id = i.id AND e.originator_version > i.after "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(*table)
         self._ids_after_statement = SQL(
             "SELECT notification_id FROM {}.{} WHERE notification_id > %b ORDER BY notification_id"
         ).format(*table)
@@ -240,25 +244,29 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self, originator_ids: Sequence[UUID], state_format: int
     ) -> dict[UUID, Current]:
         """Each given aggregate's state row (of ``state_format``) and its events after
-        it: two queries on one connection, binary tuples."""
+        it: one query for the rows, a second only for the ids with newer events (a
+        message stored before ``message_states``, or a row of another format). Were
+        an event written between the two, the message would load one version behind
+        and its save conflict and retry, as for any concurrent change."""
         out: dict[UUID, Current] = {}
-        ids = list(originator_ids)
+        behind: dict[UUID, int] = {}
         with (
             self.datastore.get_connection() as conn,
-            conn.transaction(),  # one snapshot: the rows and the events after them agree
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            curs.execute(self._select_states_statement, (state_format, ids))
-            for oid, version, state in curs.fetchall():
-                out[oid] = ((version, state), [])
-            curs.execute(self._select_after_states_statement, (state_format, ids))
-            rows: list[tuple[Any, ...]] = curs.fetchall()
-        for oid, version, topic, state in rows:
-            found = out.get(oid)
-            if found is None:
-                found = out[oid] = (None, [])
-            found[1].append(StoredEvent(oid, version, topic, state))
+            curs.execute(self._select_states_statement, (list(originator_ids), state_format))
+            for oid, version, state, newer in curs.fetchall():
+                if state is not None:
+                    out[oid] = ((version, state), [])
+                if newer:
+                    behind[oid] = version or 0
+            if behind:
+                curs.execute(self._select_after_statement, (list(behind), list(behind.values())))
+                for oid, version, topic, state in curs.fetchall():
+                    found = out.get(oid)
+                    if found is None:
+                        found = out[oid] = (None, [])
+                    found[1].append(StoredEvent(oid, version, topic, state))
         return out
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)

@@ -116,7 +116,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         """As the library's, and the ``message_states`` rows given (``Ledger._record``)
         upserted in the same transaction."""
         ids = super()._insert_events(c, stored_events, **kwargs)
-        states: Sequence[StateRow] = kwargs.get("message_states", ())
+        states = [*kwargs.get("message_states", ()), *kwargs.get("new_message_states", ())]
         if states:
             c.executemany(
                 "INSERT INTO message_states (message_id, version, format, state) "
@@ -208,6 +208,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (message_id) DO UPDATE SET version = EXCLUDED.version, "
             "format = EXCLUDED.format, state = EXCLUDED.state"
         ).format(*states)
+        self._insert_states_statement = SQL(
+            "INSERT INTO {}.{} (message_id, version, format, state) "
+            "SELECT i, v, %b, s FROM unnest(%b::uuid[], %b::bigint[], %b::bytea[]) AS t(i, v, s)"
+        ).format(*states)
+        self._copy_states_statement = SQL(
+            "COPY {}.{} (message_id, version, format, state) FROM STDIN (FORMAT BINARY)"
+        ).format(*states)
         # Each id's row, and whether any event is newer than it (one probe of the
         # primary key each; none is, normally, as every save writes its row).
         self._select_states_statement = SQL(
@@ -269,6 +276,35 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     found[1].append(StoredEvent(oid, version, topic, state))
         return out
 
+    def _write_states(self, curs: Any, kwargs: dict[str, Any]) -> None:
+        """The messages' current-state rows (``Ledger._record``), in the events'
+        transaction. A new message's row is inserted, by ``COPY`` from
+        ``COPY_FROM_ROWS`` rows (a send of 10,000): none can exist, since its first
+        event would conflict first. The others are upserted."""
+        form = kwargs.get("state_format")
+        states: Sequence[StateRow] = kwargs.get("message_states", ())
+        if states:
+            curs.execute(
+                self._upsert_states_statement,
+                (
+                    form,
+                    [i for i, _, _ in states],
+                    [v for _, v, _ in states],
+                    [s for *_, s in states],
+                ),
+            )
+        fresh: Sequence[StateRow] = kwargs.get("new_message_states", ())
+        if len(fresh) >= COPY_FROM_ROWS:
+            with curs.copy(self._copy_states_statement) as copy:
+                copy.set_types(["uuid", "int8", "int4", "bytea"])
+                for i, v, s in fresh:
+                    copy.write_row((i, v, form, s))
+        elif fresh:
+            curs.execute(
+                self._insert_states_statement,
+                (form, [i for i, _, _ in fresh], [v for _, v, _ in fresh], [s for *_, s in fresh]),
+            )
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -301,17 +337,6 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 return None
             self._lock_table(library_curs)
             self._notify_channel(library_curs)
-            states: Sequence[StateRow] = kwargs.get("message_states", ())
-            if states:  # the messages' current state, in the same transaction
-                curs.execute(
-                    self._upsert_states_statement,
-                    (
-                        kwargs["state_format"],
-                        [i for i, _, _ in states],
-                        [v for _, v, _ in states],
-                        [st for _, _, st in states],
-                    ),
-                )
             if len(stored_events) < COPY_FROM_ROWS:
                 # Rows as four parallel binary arrays: one round trip, ids returned.
                 curs.execute(
@@ -323,7 +348,10 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                         [e.state for e in stored_events],
                     ),
                 )
-                return [r[0] for r in curs.fetchall()]
+                inserted = [r[0] for r in curs.fetchall()]
+                # After the events: a conflict is theirs first, as without the rows.
+                self._write_states(curs, kwargs)
+                return inserted
             row = curs.execute(self._max_id_statement, prepare=True).fetchone()
             before: int = row[0] if row is not None and row[0] is not None else 0
             with curs.copy(self._copy_statement) as copy:
@@ -335,4 +363,5 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             if len(ids) != len(stored_events):
                 msg = f"inserted {len(stored_events)} events, found {len(ids)} new ids"
                 raise ProgrammingError(msg)
+            self._write_states(curs, kwargs)
             return ids

@@ -355,15 +355,19 @@ class Ledger(Application[UUID]):
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
         """The library's record, with each saved message's current-state row
         (``message_states``) written in the same transaction as its events: derived
-        from the aggregate just changed, at the version its last event has."""
+        from the aggregate just changed, at the version its last event has. A message
+        whose first event is in this save (a send) can have no row yet: its rows go
+        apart (``new_message_states``), to be inserted rather than upserted."""
         encode = message_state.encode
-        states = [
-            (a.id, a.version, encode(a))
-            for a in processing_event.aggregates.values()
-            if type(a) is Message
-        ]
-        if states:
+        new = {e.originator_id for e in processing_event.events if e.originator_version == 1}
+        states: list[tuple[UUID, int, bytes]] = []
+        fresh: list[tuple[UUID, int, bytes]] = []
+        for a in processing_event.aggregates.values():
+            if type(a) is Message:
+                (fresh if a.id in new else states).append((a.id, a.version, encode(a)))
+        if states or fresh:
             processing_event.saved_kwargs["message_states"] = states
+            processing_event.saved_kwargs["new_message_states"] = fresh
             processing_event.saved_kwargs["state_format"] = MESSAGE_STATE_FORMAT
         return super()._record(processing_event)
 

@@ -14,6 +14,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from smsledger.adapters.recorders import COPY_FROM_ROWS
 from smsledger.adapters.storage import Database
 from smsledger.application.ledger import MESSAGE_STATE_FORMAT, Ledger
 from smsledger.domain.message import Message
@@ -138,3 +139,17 @@ def test_a_missing_stale_or_old_format_row_is_read_from_the_events(
         assert_rows_match_events(fresh, [a, b, c])
     finally:
         fresh.close()
+
+
+def test_a_large_send_writes_its_rows_by_copy_and_they_match(ledger: Ledger) -> None:
+    """From ``COPY_FROM_ROWS`` new messages the rows go by ``COPY`` on PostgreSQL."""
+    account = ledger.open_account("Big").value
+    ledger.top_up(account.id, 10**9, "t")
+    numbers = [f"+467012{i:05d}" for i in range(COPY_FROM_ROWS)]
+    receipt = ledger.send_batch(account.id, sender="Big", recipients=numbers, body="hi")
+    ids = [UUID(line["id"]) for line in receipt.lines]
+    assert len(ids) == COPY_FROM_ROWS
+    assert_rows_match_events(ledger, ids)
+    started, _ = ledger.start_sending(ids, ledger.now()).value
+    assert len(started) == COPY_FROM_ROWS
+    assert_rows_match_events(ledger, ids)

@@ -7,7 +7,8 @@
 - naive-es: the eventsourcing library the obvious way: per report, load the message
   (``repository.get``), apply the report, refund if due, ``save`` (one transaction each);
 - smsledger: ``Ledger.record_delivery_reports`` on a fresh ``Ledger`` that has never
-  loaded those messages: one query loads the batch's events, each report is checked
+  loaded those messages: one query loads the batch's messages (their current-state
+  rows, written with their events; see docs/performance.md), each report is checked
   against its message (duplicate, superseded, refund policy), and every new event is
   written in one transaction.
 

@@ -268,7 +268,7 @@ class ProjectionRunner:
                 if careful
                 else [self._decode(n) for n in chosen]
             )
-            applied = 0
+            applied, moved = 0, []
             for projection in self.projections:
                 pos = positions[projection.name]
                 if pos >= end:
@@ -282,7 +282,8 @@ class ProjectionRunner:
                 elif events:
                     projection.apply(cur, events)
                     applied += len(events)
-                self._track(cur, projection.name, end)
+                moved.append(projection.name)
+            self._track(cur, moved, end)
             return applied
 
     def _decode_or_mark(self, notification: Notification) -> LoggedEvent:
@@ -406,12 +407,17 @@ class ProjectionRunner:
         event = self.ledger.mapper.to_domain_event(notification)
         return LoggedEvent(notification.id, notification.topic, event)
 
-    def _track(self, cur: Any, name: str, position: int) -> None:
+    def _track(self, cur: Any, names: Sequence[str], position: int) -> None:
+        """Move these projections to ``position``: one statement (one round trip) for
+        the whole page, not one per projection."""
+        if not names:
+            return
         ph = self._ph
+        rows = ", ".join([f"({ph}, {ph})"] * len(names))
         cur.execute(
-            f"INSERT INTO projection_tracking (name, position) VALUES ({ph}, {ph}) "
+            f"INSERT INTO projection_tracking (name, position) VALUES {rows} "
             f"ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            (name, position),
+            [v for name in names for v in (name, position)],
         )
 
     # --- failures -------------------------------------------------------------------

@@ -4,7 +4,7 @@ A log of realistic traffic (accounts on both payment models, top-ups, batches, t
 dispatcher's and the carrier's events for most messages, some cancels with refunds,
 an issued invoice) is projected from zero into every read model by:
 
-- smsledger: ``projections.queries.build_runner`` — pages of up to 1,000 events, each
+- smsledger: ``projections.queries.build_runner`` — pages of up to 5,000 events, each
   page's rows written in bulk (COPY / executemany) with the tracking in one transaction;
 - library: ``eventsourcing.projection.ProjectionRunner`` with a ``Projection`` whose
   ``process_event`` writes the same rows (the same projection code, given one event at

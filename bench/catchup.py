@@ -4,7 +4,7 @@ A log of realistic traffic (accounts on both payment models, top-ups, batches, t
 dispatcher's and the carrier's events for most messages, some cancels with refunds,
 an issued invoice) is projected from zero into every read model by:
 
-- smsledger: ``projections.queries.build_runner`` — pages of up to 1,000 events, each
+- smsledger: ``projections.queries.build_runner`` — pages of up to 5,000 events, each
   page's rows written in bulk (COPY / executemany) with the tracking in one transaction;
 - library: ``eventsourcing.projection.ProjectionRunner`` with a ``Projection`` whose
   ``process_event`` writes the same rows (the same projection code, given one event at
@@ -248,7 +248,9 @@ def main() -> None:
         samples = ", ".join(f"{s:,.0f}" for s in r.samples)
         print(f"  {r.variant:<36} median {r.median:>9,.0f} events/s   ({samples})")
     print(f"  ratio              {ours.median / theirs.median:.1f}x")
-    print(f"  target             30,000 events/s: {'met' if ours.median >= 30_000 else 'NOT met'}")
+    met = ours.median >= 50_000 and ours.median >= 0.5 * limit.median
+    print(f"  of the limit       {ours.median / limit.median:.2f}x")
+    print(f"  target             50,000 events/s and 0.5x the limit: {'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,31 @@ def test_runner_applies_every_event_once_across_pages(ledger: Ledger, views: Vie
     assert runner.run_once() == 0
 
 
+def test_on_postgresql_the_next_page_is_read_ahead_once_and_used(
+    ledger: Ledger, views: ViewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_events(ledger, 19)  # 20 events: pages of 3 (six full) and one of 2
+    reads: list[tuple[int, str]] = []
+    select = ledger.recorder.select_notifications
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append((kwargs["start"], threading.current_thread().name))
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(ledger.recorder, "select_notifications", counted)
+    runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=3)
+    assert runner.run_once() == 20
+    assert counts(views) == {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 19}
+    # Every page read once (no read thrown away and read again), then the empty one.
+    assert [start for start, _ in reads] == [0, 3, 6, 9, 12, 15, 18, 20]
+    ahead = [start for start, thread in reads if thread.startswith("projection-read-ahead")]
+    if views.dialect == "postgres":
+        # Each page after a full one was read (and decoded) while that one was written.
+        assert ahead == [3, 6, 9, 12, 15, 18]
+    else:
+        assert ahead == []
+
+
 def test_crash_mid_page_rolls_back_view_and_position_together(
     ledger: Ledger, views: ViewDatabase
 ) -> None:

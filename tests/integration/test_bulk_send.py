@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import smsledger.application.ledger as ledger_module
@@ -53,7 +53,9 @@ CHARS = string.ascii_letters + string.digits + ' .,!?"\\{}[]~^€éåäöÅÄÖ\
 batches = st.fixed_dictionaries(
     {
         "account": st.sampled_from(["prepaid", "post", "linked"]),
-        "sender": st.sampled_from(["Bench", "+46701234567", "Acme Ltd", "Shop&Co", "1"]),
+        "sender": st.sampled_from(
+            ["Bench", "+46701234567", "Acme Ltd", "Shop&Co", "1", "", "ABCDEFGHIJKLM"]
+        ),
         "recipients": st.lists(
             st.one_of(
                 st.sampled_from(MOBILES + OTHERS),
@@ -63,16 +65,37 @@ batches = st.fixed_dictionaries(
             max_size=12,
         ),
         "body": st.one_of(
-            st.sampled_from(["Hi", "Hej då", "Price: 5€ {now}", "😀 emoji", "x" * 161]),
+            st.sampled_from(["Hi", "Hej då", "Price: 5€ {now}", "😀 emoji", "Win at the casino"]),
             st.text(CHARS, max_size=400),
+            # Multi-part, either encoding, up to past the 10-part limit (408).
+            st.builds(
+                lambda unit, n: unit * n,
+                st.sampled_from(["Hej ", "€", "😀", "ab\n", 'q"\\']),
+                st.integers(1, 800),
+            ),
         ),
         "validity_period": st.sampled_from([60, 3600, 259_200]),
         "send_at_minutes": st.one_of(st.none(), st.integers(-30, 60 * 24 * 40)),
-        "reference": st.one_of(st.none(), st.text(string.ascii_letters, min_size=1, max_size=20)),
+        # Mostly none: a reference sent before is a replay, which writes nothing.
+        "reference": st.one_of(
+            st.none(), st.none(), st.none(), st.text(string.ascii_letters, min_size=1, max_size=20)
+        ),
         "advance_hours": st.integers(0, 24 * 20),
         "seed": st.integers(0, 2**32),
     }
 )
+
+FIXED: dict[str, Any] = {
+    "account": "post",
+    "sender": "Bench",
+    "recipients": MOBILES,
+    "body": "Hi",
+    "validity_period": 3600,
+    "send_at_minutes": None,
+    "reference": None,
+    "advance_hours": 1,
+    "seed": 1,
+}
 
 
 @contextlib.contextmanager
@@ -132,19 +155,37 @@ def accounts(ledger: Ledger, clock: FakeClock) -> dict[str, UUID]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(batch=batches)
+# Always tried, whatever is drawn: each outcome the bulk rows encode apart.
+@example(  # UCS-2, three parts, the balance runs out: funded, then 402
+    batch={**FIXED, "account": "prepaid", "recipients": MOBILES * 3, "body": "😀" * 100}
+)
+@example(  # the link, scheduled, a reference, every per-recipient rejection
+    batch={
+        **FIXED,
+        "account": "linked",
+        "recipients": MOBILES + OTHERS,
+        "body": 'Sale "now" \\ €5\n' * 9,
+        "send_at_minutes": 90,
+        "reference": "spring",
+    }
+)
+@example(batch={**FIXED, "sender": ""})  # a batch-wide rejection: no charge at all
+@example(batch={**FIXED, "body": "x" * 1531})  # past ten parts: 408
 def test_bulk_rows_equal_the_aggregate_rows(
     batch: dict[str, Any], ledger: Ledger, clock: FakeClock, accounts: dict[str, UUID]
 ) -> None:
     clock.advance(hours=batch["advance_hours"])
     account_id = accounts[batch["account"]]
-    if batch["account"] == "prepaid":
-        ledger.top_up(account_id, 200, f"top-up {batch['seed']}")  # some are funded, some 402
     recorder: Any = ledger.recorder
+    if batch["account"] == "prepaid":
+        # A little each time: a batch is partly funded, then 402 for the rest.
+        mark = recorder.max_notification_id()
+        ledger.top_up(account_id, 100, f"top-up {batch['seed']} {mark}")
     insert = recorder.insert_events
     kept: list[dict[str, Any]] = []
 

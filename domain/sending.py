@@ -1,11 +1,14 @@
 """Sending a batch: the request's shape, and what one send makes of an account.
 
-``accept_batch`` is the decision of a send: one ``Message`` per recipient, each accepted
+``plan_batch`` is the decision of a send: one message per recipient, each accepted
 with every fact it needs later, priced, and then either funded (in recipient order,
 while the account can pay) or rejected with the 4xx status of the rule it failed; the
 account's charge for the funded ones; and the ``Batch`` that keeps the answer. It
-changes the account in hand and returns the new aggregates, all to be saved in ONE
-transaction by the application. No I/O, no clock: ``now`` is passed in.
+changes the account in hand and returns the messages as plain data (``BatchPlan``);
+``accept_batch`` returns them as ``Message`` aggregates (``messages_of``). Either is
+saved in ONE transaction by the application, which writes the plan's rows directly
+(``smsledger.application.bulk_send``, byte for byte the aggregates' events). No I/O,
+no clock: ``now`` is passed in.
 """
 
 from __future__ import annotations

@@ -603,13 +603,14 @@ class Ledger(Application[UUID]):
         ``UnsubscribeLinkNotFoundError`` if no message carries it."""
         message = self._linked_message(token)
         account = self.get_account(message.account_id)
-        used = message.link_used_at is not None or account.is_blocked(message.recipient)
+        used = account.is_blocked(message.recipient)  # unblocked since: it works again
         return UnsubscribeLink(message.id, account.name, mask_number(message.recipient), used)
 
     def unsubscribe(self, token: str) -> Written[tuple[UnsubscribeLink, Outcome]]:
         """The recipient confirmed: block the number on the message's account
         (``source: unsubscribe_link``) and record that the link was used, in ONE
-        transaction. The same link again changes nothing (``already_unsubscribed``)."""
+        transaction. The same link again changes nothing (``already_unsubscribed``)
+        while the number is blocked; unblocked since, it blocks it again."""
         account_id = self._linked_message(token).account_id
         now = self.now()
 

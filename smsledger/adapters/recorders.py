@@ -217,11 +217,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         ).format(*states)
         # Each id's row, and whether any event is newer than it (one probe of the
         # primary key each; none is, normally, as every save writes its row).
+        # In the order of the ids given, which are not sent back: building a UUID
+        # for each row was about a tenth of reading a 1,000-report batch's rows.
         self._select_states_statement = SQL(
-            "SELECT i.id, s.version, s.state, EXISTS (SELECT 1 FROM {}.{} e "
+            "SELECT s.version, s.state, EXISTS (SELECT 1 FROM {}.{} e "
             "WHERE e.originator_id = i.id AND e.originator_version > coalesce(s.version, 0)) "
-            "FROM unnest(%b::uuid[]) AS i(id) LEFT JOIN {}.{} s "
-            "ON s.message_id = i.id AND s.format = %b"
+            "FROM unnest(%b::uuid[]) WITH ORDINALITY AS i(id, n) LEFT JOIN {}.{} s "
+            "ON s.message_id = i.id AND s.format = %b ORDER BY i.n"
         ).format(*table, *states)
         self._select_after_statement = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "
@@ -261,8 +263,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             self.datastore.get_connection() as conn,
             conn.cursor(row_factory=tuple_row, binary=True) as curs,
         ):
-            curs.execute(self._select_states_statement, (list(originator_ids), state_format))
-            for oid, version, state, newer in curs.fetchall():
+            ids = list(originator_ids)
+            curs.execute(self._select_states_statement, (ids, state_format))
+            for oid, (version, state, newer) in zip(ids, curs.fetchall(), strict=True):
                 if state is not None:
                     out[oid] = ((version, state), [])
                 if newer:

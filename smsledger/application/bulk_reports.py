@@ -60,23 +60,25 @@ class Loaded:
     (the attributes ``message_state.encode`` writes, in its order) and its report keys
     as the set the aggregate would hold (so a state row lists them in the same order)."""
 
+    id: UUID
     version: int
     state: dict[str, Any]
     keys: set[tuple[object, str]]
+    events: list[EventRow] | None = None  # this batch's, once it has any
 
 
-def from_row(version: int, data: bytes) -> Loaded:
+def from_row(message_id: UUID, version: int, data: bytes) -> Loaded:
     """A message from its current-state row, as ``message_state.decode`` reads it."""
     state: dict[str, Any] = orjson.loads(data)
     keys = {(code, at) for code, at in state["report_keys"]}
-    return Loaded(version, state, keys)
+    return Loaded(message_id, version, state, keys)
 
 
 def from_message(message: Message) -> Loaded:
     """A message loaded from its events (no row, or one behind them)."""
     state = dict(vars(message))
     del state["_id"], state["_version"], state["_pending_events"]
-    return Loaded(message.version, state, message.report_keys)
+    return Loaded(message.id, message.version, state, message.report_keys)
 
 
 @dataclass
@@ -106,7 +108,8 @@ def build(
     out = ReportRows()
     results = out.results
     head = _report_head(now)
-    changed: dict[UUID, tuple[Loaded, list[EventRow]]] = {}
+    changed: list[Loaded] = []  # in the order they first changed
+    times: dict[datetime, str] = {}  # a batch's reports share a few carrier times
     dumps = orjson.dumps
     passthrough = orjson.OPT_PASSTHROUGH_SUBCLASS
     for report, p in zip(reports, parsed, strict=True):
@@ -119,9 +122,12 @@ def build(
         if message is None:
             results.append({"message_id": str(mid), "outcome": "unknown_message"})
             continue
-        at = p.at.isoformat()
+        at = times.get(p.at)
+        if at is None:
+            at = times[p.at] = p.at.isoformat()
         state = message.state
-        outcome, interpreted = judge_report(state["status"], message.keys, p.code, at)
+        code = p.code
+        outcome, interpreted = judge_report(state["status"], message.keys, code, at)
         results.append({"message_id": str(mid), "outcome": outcome})
         if outcome == "duplicate":
             continue
@@ -129,26 +135,27 @@ def build(
             raw = dumps(p.raw, option=passthrough)
         except TypeError:
             raise NotPlainError from None
-        message.keys.add((p.code, at))
+        message.keys.add((code, at))
         if outcome == "applied":
             state["status"] = interpreted
             state["handed_off"] = True  # a report means a gateway has it
-        message.version += 1
-        row = (
-            mid,
-            message.version,
-            REPORT_APPLIED if outcome == "applied" else REPORT_SUPERSEDED,
-            _report_state(head, p.code, interpreted, at, raw),
-        )
-        entry = changed.get(mid)
-        if entry is None:
-            changed[mid] = (message, [row])
+            topic = REPORT_APPLIED
         else:
-            entry[1].append(row)
+            topic = REPORT_SUPERSEDED
+        message.version += 1
+        row = (mid, message.version, topic, _report_state(head, code, interpreted, at, raw))
+        if message.events is None:
+            message.events = [row]
+            changed.append(message)
+        else:
+            message.events.append(row)
     refund_head = _refund_head(now)
-    for mid, (message, rows) in changed.items():
+    events = out.events
+    for message in changed:
         state = message.state
         charged_to = state["charged_to"]
+        assert message.events is not None
+        events += message.events
         if refund_due(
             state["status"],
             charged=charged_to is not None,
@@ -159,16 +166,17 @@ def build(
             state["refunded"] = True
             message.version += 1
             period = period_of(now, state["timezone"])
-            rows.append((mid, message.version, REFUNDED, _refund_state(refund_head, state, period)))
+            events.append(
+                (message.id, message.version, REFUNDED, _refund_state(refund_head, state, period))
+            )
             if charged_to == "balance":
                 account = state["account_id"]
                 if type(account) is not UUID:
                     account = _uuid(account)
-                out.refunds.setdefault(account, []).append((mid, state["price"]))
+                out.refunds.setdefault(account, []).append((message.id, state["price"]))
         state["_modified_on"] = now
-        state["report_keys"] = message.keys
-        out.events += rows
-        out.states.append((mid, message.version, dumps(state, default=list)))
+        state["report_keys"] = list(message.keys)  # what ``default=list`` would give
+        out.states.append((message.id, message.version, dumps(state)))
     return out
 
 

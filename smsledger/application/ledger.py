@@ -1226,7 +1226,7 @@ class Ledger(Application[UUID]):
             list(ids), MESSAGE_STATE_FORMAT
         ).items():
             if row is not None and not events:
-                found[aggregate_id] = bulk_reports.from_row(row[0], row[1])
+                found[aggregate_id] = bulk_reports.from_row(aggregate_id, *row)
                 continue
             current: Any = None if row is None else message_state.decode(aggregate_id, *row)
             for stored_event in events:

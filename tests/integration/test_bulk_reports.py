@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from smsledger.adapters.migrate import migrate
+from smsledger.adapters.recorders import COPY_FROM_ROWS, SQLITE_MANY_FROM_ROWS
 from smsledger.adapters.storage import Database
 from smsledger.application import bulk_reports
 from smsledger.application.ledger import MESSAGE_STATE_FORMAT, Ledger
@@ -248,3 +249,20 @@ def test_a_raw_payload_of_a_json_subclass_takes_the_aggregate_path(ledger: Ledge
                 }
             ]
         )
+
+
+def test_a_large_insert_returns_each_events_own_notification_id(ledger: Ledger) -> None:
+    """Above ``SQLITE_MANY_FROM_ROWS`` (SQLite: one ``executemany``, ids derived) and
+    ``COPY_FROM_ROWS`` (PostgreSQL: ``COPY``, ids read back), the ids returned are the
+    ones each event was stored at, in the order given."""
+    ledger.open_account("Acme")  # something before, so the ids do not start at 1
+    for n in (SQLITE_MANY_FROM_ROWS, COPY_FROM_ROWS + 1):
+        events = [StoredEvent(uuid4(), 1, "t:Probe", f"{i}".encode()) for i in range(n)]
+        ids = ledger.recorder.insert_events(events)
+        assert ids is not None
+        stored = {
+            (x.originator_id, bytes(x.state)): x.id
+            for x in ledger.recorder.select_notifications(ids[0], n)
+        }
+        assert [stored[e.originator_id, e.state] for e in events] == list(ids)
+        assert list(ids) == list(range(ids[0], ids[0] + n))

@@ -131,11 +131,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         ~19 MiB of pages (20,002 events, 10,000 state rows, their keys' indexes): past
         2 MiB SQLite spills dirty pages to the WAL mid-transaction and writes a page
         again each time it is touched after (the indexes take random keys), then
-        reads back from the WAL what it spilled. Measured over ten sends into one
-        store: the insert ~280 ms against ~470 with the default (``docs/performance.md``,
-        "Batch send"). ``cache_size`` changes no durability: the commit writes and
-        syncs as before. It is set back after the commit, so a connection does not
-        keep 30 MiB of pages for its next, small, use (the pool holds up to 15)."""
+        reads back from the WAL what it spilled. Over ten sends into one store (timers
+        around the insert, one run each) the insert took 230-380 ms a send with the
+        cache against 410-620 without (``docs/performance.md``, "Batch send").
+        ``cache_size`` changes no durability: the commit writes and syncs as before.
+        It is set back after the commit, so a connection does not keep 30 MiB of
+        pages for its next, small, use (the pool holds up to 15)."""
         kib = _write_cache_kib(stored_events, kwargs)
         if kib <= SQLITE_DEFAULT_CACHE_KIB:
             return super().insert_events(stored_events, **kwargs)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class PostgresViewStore(ViewStore):
     dialect: ClassVar[str] = "postgres"
     ph: ClassVar[str] = "%s"
+    native: ClassVar[bool] = True
 
     def uuid(self, value: UUID) -> Any:
         return value

@@ -2,13 +2,15 @@
 
 How it works
 ------------
-It reads the log (``ledger.recorder.select_notifications``) in pages of up to
-``page_size`` events after the lowest position among its projections, decodes each
-event once, and gives each projection the events after its own position. All of one
-page's view writes and every projection's new tracking position commit in ONE
-transaction, so a crash before the commit leaves everything at the old position and a
-restart re-reads the same page: no event is applied twice, none is lost. A projection
-that ignores a page's events still has its position moved to the page's end.
+It reads the log (the recorder's plain ``select_log`` when it has one, else the
+library's ``select_notifications``) in pages of up to ``page_size`` events after the
+lowest position among its projections, decodes each event once (``LogDecoder``, the
+mapper's result without its per-event lookups), and gives each projection the events
+after its own position. All of one page's view writes and every projection's new
+tracking position commit in ONE transaction, so a crash before the commit leaves
+everything at the old position and a restart re-reads the same page: no event is
+applied twice, none is lost. A projection that ignores a page's events still has its
+position moved to the page's end.
 
 Why it never skips an event that an in-flight transaction may still commit
 ---------------------------------------------------------------------------
@@ -57,6 +59,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from smsledger.projections.decoding import LogDecoder
+
 if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Sequence
@@ -64,6 +68,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Notification
 
     from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.decoding import LogRow
     from smsledger.projections.events import EventLog
 
 log = logging.getLogger(__name__)
@@ -158,8 +163,15 @@ class _Undecodable:
         self.error = error
 
 
-_Page = tuple["Sequence[Notification]", list["Notification"], list[LoggedEvent]]
-"""A page read from the log: its notifications, those the projections read, decoded."""
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A page read from the log: where it ends, whether it is full, the events the
+    projections read, decoded, and (the careful pass only) their notifications."""
+
+    end: int
+    full: bool
+    decoded: list[LoggedEvent]
+    chosen: list[Notification] = field(default_factory=list)
 
 
 class _ReadAhead:
@@ -184,6 +196,16 @@ class ProjectionRunner:
         self.projections = list(projections)
         self.page_size = page_size
         self._ph = "?" if views.dialect == "sqlite" else "%s"
+        # The recorder's plain read of the log and the decoder beside the mapper
+        # (projections/decoding.py); the library's read and mapper otherwise, and
+        # always for the careful pass.
+        self._select_log: Callable[[int, int], Sequence[LogRow]] | None = getattr(
+            ledger.recorder, "select_log", None
+        )
+        self._decoder = LogDecoder(ledger.mapper)
+        wanted = self._wanted_topics()
+        self._wanted = None if wanted is None else frozenset(wanted)
+        self._topics = {p.name: frozenset(p.topics) if p.topics else None for p in projections}
         for projection in self.projections:
             projection.bind(ledger)
         names = [p.name for p in self.projections]
@@ -281,33 +303,32 @@ class ProjectionRunner:
                 )
             positions = self._positions(cur)
             start = min(positions.values(), default=0)
-            read = None if careful or ahead is None else self._take_ahead(ahead, start)
-            if read is None:
-                notifications = self._read(start)
-                if not notifications:
+            page = None if careful or ahead is None else self._take_ahead(ahead, start)
+            if page is None:
+                page = self._read_carefully(start) if careful else self._read_page(start)
+                if page is None:
                     return -1
-                chosen = self._chosen(notifications)
-                decoded = (
-                    [self._decode_or_mark(n) for n in chosen]
-                    if careful
-                    else [self._decode(n) for n in chosen]
-                )
-            else:
-                notifications, chosen, decoded = read
-            end = notifications[-1].id
-            if ahead is not None and len(notifications) == self.page_size:
+            end, decoded = page.end, page.decoded
+            if ahead is not None and page.full:
                 ahead.pending = (end, ahead.pool.submit(self._read_ahead, end))
             applied, moved = 0, []
             for projection in self.projections:
                 pos = positions[projection.name]
                 if pos >= end:
                     continue
-                topics = projection.topics
-                events = [
-                    e for e in decoded if e.position > pos and (not topics or e.topic in topics)
-                ]
+                topics = self._topics[projection.name]
+                if pos > start:
+                    events = [
+                        e
+                        for e in decoded
+                        if e.position > pos and (topics is None or e.topic in topics)
+                    ]
+                elif topics is None:
+                    events = decoded
+                else:
+                    events = [e for e in decoded if e.topic in topics]
                 if events and careful:
-                    applied += self._apply_carefully(cur, projection, events, chosen)
+                    applied += self._apply_carefully(cur, projection, events, page.chosen)
                 elif events:
                     projection.apply(cur, events)
                     applied += len(events)
@@ -320,20 +341,43 @@ class ProjectionRunner:
             start=start, limit=self.page_size, inclusive_of_start=False
         )
 
-    def _chosen(self, notifications: Sequence[Notification]) -> list[Notification]:
-        wanted = self._wanted_topics()
-        return [n for n in notifications if wanted is None or n.topic in wanted]
+    def _read_page(self, start: int) -> _Page | None:
+        """The page after ``start``, read and decoded; ``None`` if there is none."""
+        wanted = self._wanted
+        if self._select_log is None:
+            notifications = self._read(start)
+            if not notifications:
+                return None
+            decoded = [
+                self._decode(n) for n in notifications if wanted is None or n.topic in wanted
+            ]
+            return _Page(notifications[-1].id, len(notifications) == self.page_size, decoded)
+        rows = self._select_log(start, self.page_size)
+        if not rows:
+            return None
+        decode = self._decoder.decode
+        decoded = [
+            LoggedEvent(r[0], r[3], decode(r)) for r in rows if wanted is None or r[3] in wanted
+        ]
+        return _Page(rows[-1][0], len(rows) == self.page_size, decoded)
+
+    def _read_carefully(self, start: int) -> _Page | None:
+        """The page after ``start`` by the library's read and mapper, each event decoded
+        on its own: one that cannot be is marked, not raised."""
+        notifications = self._read(start)
+        if not notifications:
+            return None
+        wanted = self._wanted
+        chosen = [n for n in notifications if wanted is None or n.topic in wanted]
+        decoded = [self._decode_or_mark(n) for n in chosen]
+        return _Page(notifications[-1].id, len(notifications) == self.page_size, decoded, chosen)
 
     def _read_ahead(self, start: int) -> _Page | None:
         """The page after ``start``, read and decoded (in the read-ahead thread); ``None``
         if there is none yet or it cannot be decoded (the page's own transaction then
         reads it again and meets the error where it is handled)."""
-        notifications = self._read(start)
-        if not notifications:
-            return None
-        chosen = self._chosen(notifications)
         try:
-            return notifications, chosen, [self._decode(n) for n in chosen]
+            return self._read_page(start)
         except Exception:
             return None
 

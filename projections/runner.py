@@ -206,6 +206,7 @@ class ProjectionRunner:
         wanted = self._wanted_topics()
         self._wanted = None if wanted is None else frozenset(wanted)
         self._topics = {p.name: frozenset(p.topics) if p.topics else None for p in projections}
+        self._readers: dict[str, tuple[int, ...]] = {}  # topic -> the projections reading it
         for projection in self.projections:
             projection.bind(ledger)
         names = [p.name for p in self.projections]
@@ -312,21 +313,11 @@ class ProjectionRunner:
             if ahead is not None and page.full:
                 ahead.pending = (end, ahead.pool.submit(self._read_ahead, end))
             applied, moved = 0, []
-            for projection in self.projections:
+            for projection, wanted in zip(self.projections, self._route(decoded), strict=True):
                 pos = positions[projection.name]
                 if pos >= end:
                     continue
-                topics = self._topics[projection.name]
-                if pos > start:
-                    events = [
-                        e
-                        for e in decoded
-                        if e.position > pos and (topics is None or e.topic in topics)
-                    ]
-                elif topics is None:
-                    events = decoded
-                else:
-                    events = [e for e in decoded if e.topic in topics]
+                events = [e for e in wanted if e.position > pos] if pos > start else wanted
                 if events and careful:
                     applied += self._apply_carefully(cur, projection, events, page.chosen)
                 elif events:
@@ -335,6 +326,27 @@ class ProjectionRunner:
                 moved.append(projection.name)
             self._track(cur, moved, end)
             return applied
+
+    def _route(self, decoded: list[LoggedEvent]) -> list[list[LoggedEvent]]:
+        """Each projection's events of the page, in log order: one pass over the page
+        (each event appended to the lists of the projections that read its topic), not
+        one pass per projection."""
+        lists: list[list[LoggedEvent]] = [[] for _ in self.projections]
+        readers = self._readers
+        routes: dict[str, list[list[LoggedEvent]]] = {}
+        for e in decoded:
+            to = routes.get(e.topic)
+            if to is None:
+                if e.topic not in readers:
+                    readers[e.topic] = tuple(
+                        i
+                        for i, p in enumerate(self.projections)
+                        if (t := self._topics[p.name]) is None or e.topic in t
+                    )
+                to = routes[e.topic] = [lists[i] for i in readers[e.topic]]
+            for events in to:
+                events.append(e)
+        return lists
 
     def _read(self, start: int) -> Sequence[Notification]:
         return self.ledger.recorder.select_notifications(

@@ -73,13 +73,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 5000
+PAGE_SIZE = 20_000
 """Events per page. Each page costs a fixed ~25 round trips (lock, positions, read, a
 few statements per view, tracking, commit), and a message whose events all fall in one
 page is inserted in its final state instead of inserted and then updated (an UPDATE of
-view_messages touches its nine indexes): 5,000 rather than 1,000 made catch-up faster
-(docs/performance.md). A page of decoded events is a few MiB; a poison event in it costs
-about 26 savepoints to isolate."""
+view_messages touches its nine indexes; at pages of 5,000 a quarter of the bench's
+messages were). 20,000 rather than 5,000 made catch-up 1.11x faster, 5,000 rather than
+1,000 1.5x (docs/performance.md). A decoded page is ~17 MiB (two with the read-ahead);
+a poison event in it costs about 30 savepoints to isolate."""
 # Advisory lock that serialises the runners of one schema on PostgreSQL: (this class,
 # the schema's hash). Locks are per database, so a fixed key made every ledger in the
 # database (other schemas: parallel test runs, a benchmark beside a running service)
@@ -427,7 +428,7 @@ class ProjectionRunner:
         """Apply ``events`` under savepoints; record and skip each one that fails.
 
         Runs of readable events are applied whole, then halved around a failure: one
-        poison event in a page of 5,000 costs about 26 savepoints, not 5,000 one-event
+        poison event in a page of 20,000 costs about 30 savepoints, not 20,000 one-event
         applies."""
         by_position = {n.id: n for n in notifications}
         applied, run = 0, list[LoggedEvent]()

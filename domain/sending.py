@@ -1,17 +1,21 @@
 """Sending a batch: the request's shape, and what one send makes of an account.
 
-``accept_batch`` is the decision of a send: one ``Message`` per recipient, each accepted
+``plan_batch`` is the decision of a send: one message per recipient, each accepted
 with every fact it needs later, priced, and then either funded (in recipient order,
 while the account can pay) or rejected with the 4xx status of the rule it failed; the
 account's charge for the funded ones; and the ``Batch`` that keeps the answer. It
-changes the account in hand and returns the new aggregates, all to be saved in ONE
-transaction by the application. No I/O, no clock: ``now`` is passed in.
+changes the account in hand and returns the messages as plain data (``BatchPlan``);
+``accept_batch`` returns them as ``Message`` aggregates (``messages_of``). Either is
+saved in ONE transaction by the application, which writes the plan's rows directly
+(``smsledger.application.bulk_send``, byte for byte the aggregates' events). No I/O,
+no clock: ``now`` is passed in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from uuid import uuid4
 
 from smsledger.domain.addressing import validate_sender
 from smsledger.domain.batch import Batch, ReceiptLine
@@ -22,9 +26,10 @@ from smsledger.domain.errors import (
     MessageRejectedError,
 )
 from smsledger.domain.message import Message
+from smsledger.domain.periods import period_of
 from smsledger.domain.rules import check_content, check_recipient, check_sender_allowed
 from smsledger.domain.segments import segment
-from smsledger.domain.status import INSUFFICIENT_FUNDS
+from smsledger.domain.status import FUNDED, INSUFFICIENT_FUNDS
 from smsledger.domain.text import check_line, check_lines, has_surrogate
 from smsledger.domain.times import check_time
 from smsledger.domain.unsubscribe import PLACEHOLDER_TOKEN, fresh_message_id
@@ -34,7 +39,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from smsledger.domain.account import Account
+    from smsledger.domain.account import Account, ChargedTo
     from smsledger.domain.pricing import PriceList
     from smsledger.domain.segments import Segmentation
     from smsledger.domain.unsubscribe import UnsubscribeLinks
@@ -106,6 +111,55 @@ def check_send_request(
         check_line(reference, "reference", max_length=MAX_REFERENCE_LENGTH)
 
 
+@dataclass(slots=True)
+class PlannedMessage:
+    """One recipient's message as a send decided it, in plain data: what its
+    ``Accepted`` event carries that is not the batch's, and how it ended (``status``
+    103 funded, or the 4xx it was rejected with, and that rejection's ``detail``)."""
+
+    id: UUID
+    recipient: str
+    body: str
+    segments: int
+    encoding: str
+    unit_price: int
+    price: int
+    status: int
+    detail: str | None = None
+
+    @property
+    def funded(self) -> bool:
+        return self.status == FUNDED
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one send decided (``plan_batch``), before any message aggregate exists: the
+    batch (its receipt), each message in recipient order, and the facts every message
+    of the batch shares. ``charged_to`` and ``period``: where the funded ones were
+    charged and the period they count in (``None`` when none was funded)."""
+
+    batch: Batch
+    messages: list[PlannedMessage]
+    account_id: UUID
+    sender: str
+    currency: str
+    timezone: str
+    validity_period: int
+    send_at: datetime | None
+    now: datetime
+    charged_to: ChargedTo
+    period: str | None
+
+    @property
+    def lines(self) -> list[ReceiptLine]:
+        return self.batch.lines
+
+    @property
+    def total_price(self) -> int:
+        return self.batch.total_price
+
+
 def accept_batch(
     account: Account,
     batch_id: UUID,
@@ -123,6 +177,75 @@ def accept_batch(
     status_callback: str | None = None,
     links: UnsubscribeLinks | None = None,
 ) -> AcceptedBatch:
+    """``plan_batch``, with every message made an aggregate: ``Accepted``, then
+    ``Funded`` or ``Rejected``. The application's bulk path writes the same events
+    straight from the plan (``smsledger.application.bulk_send``)."""
+    plan = plan_batch(
+        account,
+        batch_id,
+        sender=sender,
+        recipients=recipients,
+        body=body,
+        validity_period=validity_period,
+        send_at=send_at,
+        reference=reference,
+        prices=prices,
+        platform_keywords=platform_keywords,
+        max_parts=max_parts,
+        now=now,
+        status_callback=status_callback,
+        links=links,
+    )
+    return AcceptedBatch(plan.batch, messages_of(plan))
+
+
+def messages_of(plan: BatchPlan) -> list[Message]:
+    """The plan's messages as aggregates, each with its two events pending."""
+    messages: list[Message] = []
+    now = plan.now
+    for p in plan.messages:
+        message = Message.accept(
+            account_id=plan.account_id,
+            batch_id=plan.batch.id,
+            sender=plan.sender,
+            recipient=p.recipient,
+            body=p.body,
+            segments=p.segments,
+            encoding=p.encoding,
+            unit_price=p.unit_price,
+            price=p.price,
+            currency=plan.currency,
+            timezone=plan.timezone,
+            validity_period=plan.validity_period,
+            send_at=plan.send_at,
+            timestamp=now,
+            id=p.id,
+        )
+        if p.detail is None:
+            message.fund(plan.charged_to, now)
+        else:
+            message.reject(p.status, p.detail, now)
+        messages.append(message)
+    return messages
+
+
+def plan_batch(
+    account: Account,
+    batch_id: UUID,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    body: str,
+    validity_period: int,
+    send_at: datetime | None,
+    reference: str | None,
+    prices: PriceList,
+    platform_keywords: Iterable[str],
+    max_parts: int,
+    now: datetime,
+    status_callback: str | None = None,
+    links: UnsubscribeLinks | None = None,
+) -> BatchPlan:
     """Accept, price and fund one message per recipient; charge ``account`` for them.
 
     Rules for the whole batch first (sender, a protected sender name, then content),
@@ -135,6 +258,9 @@ def accept_batch(
     segmented and priced, and its id is the one its token names; a rejected recipient
     gets no link and its body as sent. A body that fits ``max_parts`` only without the
     link is 408 for the whole batch.
+
+    Changes the account in hand (its charge); the messages stay plain data
+    (``messages_of`` makes them aggregates).
     """
     if send_at is not None and send_at <= now:
         send_at = None  # a time in the past means "now"
@@ -166,7 +292,7 @@ def accept_batch(
     priced_encoding = priced.encoding if priced else "GSM-7"
     prefix = body + links.prefix if links is not None else body
     tokens: dict[int, str] = {}  # message index -> its link's token
-    messages: list[Message] = []
+    messages: list[PlannedMessage] = []
     rejected: dict[int, MessageRejectedError] = {}
     fundable: list[int] = []  # indexes into messages, in recipient order
     for raw in recipients:
@@ -186,47 +312,40 @@ def accept_batch(
                 error = e
         # A message that passes the rules draws its link's token (and so its id); a
         # rejected one keeps the body as sent, and the segments that body takes.
-        message_id, text, parts, coding = None, body, segments, encoding
+        message_id: UUID | None = None
+        text, parts, coding = body, segments, encoding
         if error is None and links is not None:
             token = tokens[len(messages)] = next(links.tokens)
             message_id, text = fresh_message_id(token), prefix + token
             parts, coding = priced_segments, priced_encoding
-        message = Message.accept(
-            account_id=account.id,
-            batch_id=batch_id,
-            sender=sender,
-            recipient=recipient,
-            body=text,
-            segments=parts,
-            encoding=coding,
-            unit_price=unit_price,
-            price=unit_price * parts if error is None else 0,
-            currency=account.currency,
-            timezone=account.timezone,
-            validity_period=validity_period,
-            send_at=send_at,
-            timestamp=now,
-            id=message_id,
-        )
         if error is None:
             fundable.append(len(messages))
         else:
             rejected[len(messages)] = error
-        messages.append(message)
+        messages.append(
+            PlannedMessage(
+                id=uuid4() if message_id is None else message_id,
+                recipient=recipient,
+                body=text,
+                segments=parts,
+                encoding=coding,
+                unit_price=unit_price,
+                price=unit_price * parts if error is None else 0,
+                status=FUNDED,
+            )
+        )
 
     n_funded = account.plan_funding([messages[i].price for i in fundable])
     charges: list[tuple[UUID, int]] = []
     for rank, i in enumerate(fundable):
         message = messages[i]
         if rank < n_funded:
-            message.fund(account.charges_to, now)
             charges.append((message.id, message.price))
         else:
-            message.reject(
-                INSUFFICIENT_FUNDS, "the account's balance does not cover this message", now
-            )
+            message.status = INSUFFICIENT_FUNDS
+            message.detail = "the account's balance does not cover this message"
     for i, error in rejected.items():
-        messages[i].reject(error.code, error.detail, now)
+        messages[i].status, messages[i].detail = error.code, error.detail
     if charges:
         account.charge_batch(batch_id, charges, now)
 
@@ -237,7 +356,7 @@ def accept_batch(
             "status": m.status,
             "segments": m.segments,
             "encoding": m.encoding,
-            "price": m.price if m.charged else 0,
+            "price": m.price if m.detail is None else 0,
         }
         for m in messages
     ]
@@ -255,4 +374,16 @@ def accept_batch(
         body=body,
         link_prefix=links.prefix if links is not None else None,
     )
-    return AcceptedBatch(batch, messages)
+    return BatchPlan(
+        batch=batch,
+        messages=messages,
+        account_id=account.id,
+        sender=sender,
+        currency=account.currency,
+        timezone=account.timezone,
+        validity_period=validity_period,
+        send_at=send_at,
+        now=now,
+        charged_to=account.charges_to,
+        period=period_of(now, account.timezone) if charges else None,
+    )

@@ -119,14 +119,17 @@ def mask_number(msisdn: str) -> str:
 def use_link(message: Message, account: Account, token: str, now: datetime) -> Outcome:
     """The recipient followed the link and confirmed: the number goes on the account's
     block list (``source: unsubscribe_link``, naming the message) and the message
-    records that its link was used, both at ``now``. A used link, or a number already
-    blocked, changes nothing."""
+    records that its link was used, both at ``now``. A number already blocked changes
+    nothing. A link used before, whose number was unblocked since (by hand), blocks it
+    again: pressing the button is a fresh opt-out, and an opt-out is always honoured;
+    the message keeps the time of its link's first use."""
     find_link(message, token)
     if message.account_id != account.id:
         msg = "the message is not this account's"
         raise ConflictError(msg)
-    if message.link_used_at is not None or account.is_blocked(message.recipient):
+    if account.is_blocked(message.recipient):
         return "already_unsubscribed"
     account.block_number(message.recipient, "unsubscribe_link", now, message_id=message.id)
-    message.use_unsubscribe_link(now)
+    if message.link_used_at is None:
+        message.use_unsubscribe_link(now)
     return "unsubscribed"

@@ -4,7 +4,7 @@
 ``POST`` (that form) puts the number on the account's block list (``source:
 unsubscribe_link``). The token is the only credential, so every answer is a small HTML
 page, never JSON or a trace: an unknown, malformed or over-long token is a friendly
-404, a used one says "already unsubscribed".
+404, one whose number is blocked says "already unsubscribed".
 
 Forgery: there is no session to ride, and a forger would need the token, which only
 the recipient's message holds. The POST still has to come from the form: its body must

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError
 
-from smsledger.application import message_state
+from smsledger.application import bulk_send, message_state
 from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
@@ -76,8 +76,10 @@ from smsledger.domain.segments import shown_body
 from smsledger.domain.sending import (
     DEFAULT_VALIDITY,
     MAX_RECIPIENTS,
-    accept_batch,
+    BatchPlan,
     check_send_request,
+    messages_of,
+    plan_batch,
 )
 from smsledger.domain.status import RECIPIENT_REJECTED, SENDING
 from smsledger.domain.unsubscribe import (
@@ -351,6 +353,10 @@ class Ledger(Application[UUID]):
         self.max_parts = max_parts
         self.max_recipients = max_recipients
         self.turns = Turns()
+        # Sends write their messages' rows from plain data (``bulk_send``); off, through
+        # the aggregates: the reference the bulk rows are tested against.
+        self.bulk_send = True
+        self._bulk_checked: bool | None = None
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> Any:
         """The library's record, with each saved message's current-state row
@@ -597,13 +603,14 @@ class Ledger(Application[UUID]):
         ``UnsubscribeLinkNotFoundError`` if no message carries it."""
         message = self._linked_message(token)
         account = self.get_account(message.account_id)
-        used = message.link_used_at is not None or account.is_blocked(message.recipient)
+        used = account.is_blocked(message.recipient)  # unblocked since: it works again
         return UnsubscribeLink(message.id, account.name, mask_number(message.recipient), used)
 
     def unsubscribe(self, token: str) -> Written[tuple[UnsubscribeLink, Outcome]]:
         """The recipient confirmed: block the number on the message's account
         (``source: unsubscribe_link``) and record that the link was used, in ONE
-        transaction. The same link again changes nothing (``already_unsubscribed``)."""
+        transaction. The same link again changes nothing (``already_unsubscribed``)
+        while the number is blocked; unblocked since, it blocks it again."""
         account_id = self._linked_message(token).account_id
         now = self.now()
 
@@ -632,8 +639,13 @@ class Ledger(Application[UUID]):
         status_callback: str | None = None,
     ) -> BatchReceipt:
         """Accept, price and fund one message per recipient, in ONE transaction
-        (``smsledger.domain.sending.accept_batch`` decides). The same ``reference``
-        again returns the first receipt and charges nothing."""
+        (``smsledger.domain.sending.plan_batch`` decides). The same ``reference``
+        again returns the first receipt and charges nothing.
+
+        The messages' rows are written straight from the plan
+        (``smsledger.application.bulk_send``), byte for byte what their aggregates
+        would store; with ``bulk_send`` off, or a mapper the bulk rows do not match,
+        through the aggregates (``messages_of``)."""
         check_send_request(
             sender,
             recipients,
@@ -664,7 +676,7 @@ class Ledger(Application[UUID]):
             links = None
             if self.stop_service(account, now)[1]:
                 links = UnsubscribeLinks(self.public_url, _fresh_tokens())
-            accepted = accept_batch(
+            plan = plan_batch(
                 account,
                 batch_id,
                 sender=sender,
@@ -680,13 +692,16 @@ class Ledger(Application[UUID]):
                 status_callback=status_callback,
                 links=links,
             )
-            position = self._save_many([account, accepted.batch, *accepted.messages])
+            if self.bulk_send and self._bulk_rows_match():
+                position = self._save_plan(account, plan)
+            else:
+                position = self._save_many([account, plan.batch, *messages_of(plan)])
             receipt = BatchReceipt(
                 batch_id,
-                accepted.total_price,
+                plan.total_price,
                 account.currency,
-                accepted.lines,
-                bodies=_shown_bodies(body, [m.body for m in accepted.messages]),
+                plan.lines,
+                bodies=_shown_bodies(body, [m.body for m in plan.messages]),
             )
             return Written(receipt, position)
 
@@ -704,6 +719,50 @@ class Ledger(Application[UUID]):
             position=written.position,
             bodies=receipt.bodies,
         )
+
+    def _bulk_rows_match(self) -> bool:
+        """Whether ``bulk_send`` writes what this ledger's mapper would: checked once,
+        on a probe batch (funded and rejected, GSM-7 and UCS-2, scheduled), so a mapper
+        that compresses, encrypts or encodes otherwise falls back to the aggregates."""
+        if self._bulk_checked is None:
+            plan = bulk_send.probe_plan()
+            events, states = bulk_send.message_rows(plan)
+            messages = messages_of(plan)
+            expected = [
+                self.mapper.to_stored_event(e) for m in messages for e in m.collect_events()
+            ]
+            expected_states = [(m.id, m.version, message_state.encode(m)) for m in messages]
+            self._bulk_checked = events == expected and states == expected_states
+            if not self._bulk_checked:
+                log.warning("bulk send rows differ from the mapper's: sending through aggregates")
+        return self._bulk_checked
+
+    def _save_plan(self, account: Account, plan: BatchPlan) -> int | None:
+        """``_save_many`` of the account, the batch and the plan's messages, with the
+        messages' events and state rows built from the plan (``bulk_send``) rather
+        than from aggregates: the same rows, in the same order, in ONE insert. The
+        account and the batch go the library's way, and are snapshotted and cached as
+        there. No message aggregate exists, so none is cached (a ledger's cache holds
+        none: messages load by ``get_messages``), and ``_notify`` (which does nothing
+        here) is not called."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in (account, plan.batch):
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        stored = [self.mapper.to_stored_event(e) for e in processing.events]
+        events, states = bulk_send.message_rows(plan)
+        stored += events
+        ids = self.recorder.insert_events(
+            stored,
+            message_states=[],
+            new_message_states=states,
+            state_format=MESSAGE_STATE_FORMAT,
+        )
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, saved in processing.aggregates.items():
+                self.repository.cache.put(aggregate_id, saved)
+        self._take_snapshots(processing)
+        return max(ids) if ids else None
 
     def _existing_batch(self, batch_id: UUID) -> BatchReceipt | None:
         try:

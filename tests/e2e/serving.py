@@ -54,12 +54,16 @@ class Served:
 def serve(
     cwd: Path,
     env: dict[str, str],
-    timeout: float = 30.0,
+    timeout: float = 90.0,
     *,
     executable: str = SMSLEDGER,
     args: Sequence[str] = (),
 ) -> Iterator[Served]:
-    """``smsledger serve`` (with ``args``) on a free port, until it answers /healthz."""
+    """``smsledger serve`` (with ``args``) on a free port, until it answers /healthz.
+
+    The deadline is generous: it costs nothing when serve comes up in its usual few
+    seconds, and on a machine with every core busy (CI beside other work) ``--workers 2``
+    has taken over 30 s to import and start its processes."""
     port = free_port()
     process = subprocess.Popen(
         [executable, "serve", "--port", str(port), *args],
@@ -84,7 +88,8 @@ def serve(
                 if httpx.get(served.url + "/healthz", timeout=1).status_code == 200:
                     break
             if process.poll() is not None or time.monotonic() > deadline:
-                msg = f"smsledger serve did not come up: {''.join(served.stdout)}"
+                how = "exited" if process.poll() is not None else "timed out"
+                msg = f"smsledger serve did not come up ({how}): {''.join(served.stdout)}"
                 raise RuntimeError(msg)
             time.sleep(0.1)
         yield served

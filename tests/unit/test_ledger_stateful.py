@@ -294,6 +294,8 @@ class LedgerMachine(RuleBasedStateMachine):
         assert token is not None
         event("unsubscribe link followed")
         self.ledger.unsubscribe(token)
+        # The message a use case returned before (a cancel's) is one event behind now.
+        self.live.pop(message.id, None)
         assert self.ledger.get_account(self.account_id).is_blocked(message.recipient)
         if twice:  # a second press changes nothing
             assert self.ledger.unsubscribe(token).value[1] == "already_unsubscribed"

@@ -168,6 +168,24 @@ def test_using_the_link_blocks_the_number_once_naming_the_message() -> None:
     assert message.collect_events() == []
 
 
+def test_a_used_link_blocks_again_once_the_number_was_unblocked_by_hand() -> None:
+    a = account()
+    message = send(a, ["+46701234561"], "Hello").messages[0]
+    token = token_of(message) or ""
+    assert use_link(message, a, token, NOW) == "unsubscribed"
+    a.unblock_number("+46701234561", NOW + timedelta(days=1))
+    a.collect_events()
+    message.collect_events()
+    # Pressed again: a fresh opt-out, honoured; the message keeps its first use.
+    again = NOW + timedelta(days=2)
+    assert use_link(message, a, token, again) == "unsubscribed"
+    assert a.blocked["+46701234561"] == ["unsubscribe_link", again.isoformat()]
+    (blocked,) = a.collect_events()
+    assert blocked.message_id == str(message.id)  # type: ignore[attr-defined]
+    assert message.collect_events() == []
+    assert message.link_used_at == NOW
+
+
 def test_a_number_already_blocked_is_already_unsubscribed_and_nothing_is_recorded() -> None:
     a = account()
     message = send(a, ["+46701234561"], "Hello").messages[0]

@@ -80,7 +80,13 @@ page is inserted in its final state instead of inserted and then updated (an UPD
 view_messages touches its nine indexes; at pages of 5,000 a quarter of the bench's
 messages were). 20,000 rather than 5,000 made catch-up 1.11x faster, 5,000 rather than
 1,000 1.5x (docs/performance.md). A decoded page is ~17 MiB (two with the read-ahead);
-a poison event in it costs about 30 savepoints to isolate."""
+a poison event in it costs about 30 savepoints to isolate. PostgreSQL's; see
+``SQLITE_PAGE_SIZE``."""
+SQLITE_PAGE_SIZE = 5000
+"""Events per page on SQLite. A page's transaction holds the database's one write lock
+(``BEGIN IMMEDIATE``) while it is written, so every write of the API waits for it: a page
+four times larger would hold the lock four times longer after a big send. (On
+PostgreSQL the runner's lock is its own and writers of the log never wait for it.)"""
 # Advisory lock that serialises the runners of one schema on PostgreSQL: (this class,
 # the schema's hash). Locks are per database, so a fixed key made every ledger in the
 # database (other schemas: parallel test runs, a benchmark beside a running service)
@@ -190,11 +196,13 @@ class ProjectionRunner:
         views: ViewDatabase,
         projections: Sequence[Projection],
         *,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.views = views
         self.projections = list(projections)
+        if page_size is None:
+            page_size = SQLITE_PAGE_SIZE if views.dialect == "sqlite" else PAGE_SIZE
         self.page_size = page_size
         self._ph = "?" if views.dialect == "sqlite" else "%s"
         # The recorder's plain read of the log and the decoder beside the mapper

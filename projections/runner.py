@@ -50,11 +50,13 @@ given (empty: all), and ``apply`` writes its rows with the cursor it is handed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -63,7 +65,7 @@ from smsledger.projections.decoding import LogDecoder
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from eventsourcing.persistence import Notification
 
@@ -377,9 +379,12 @@ class ProjectionRunner:
         if not rows:
             return None
         decode = self._decoder.decode
-        decoded = [
-            LoggedEvent(r[0], r[3], decode(r)) for r in rows if wanted is None or r[3] in wanted
-        ]
+        with _no_cycle_collection():
+            decoded = [
+                LoggedEvent(r[0], r[3], decode(r))
+                for r in rows
+                if wanted is None or r[3] in wanted
+            ]
         return _Page(rows[-1][0], len(rows) == self.page_size, decoded)
 
     def _read_carefully(self, start: int) -> _Page | None:
@@ -626,6 +631,26 @@ class ProjectionRunner:
             done = solo.positions()[name]
             progress(done, max(done, head))
         return total
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a page is decoded.
+
+    A page of 20,000 events allocates ~90,000 objects that live on (the events), so the
+    collector ran a young collection every ~700 of them and, as pages piled up, full
+    ones over the whole heap: a page decoded in 0.21-0.35 s of CPU with it, 0.12 s
+    without (docs/performance.md). Decoding makes no cycles (the events are freed by
+    reference counting once their page is written), and the collector is switched back
+    on right after, unless it was off already. It is process-wide: cycles another
+    thread makes meanwhile wait for the end of the decode (~0.1 s) to be collected."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _printable(text: str) -> str:

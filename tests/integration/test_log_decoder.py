@@ -145,3 +145,31 @@ def test_a_runner_on_the_decoder_and_on_the_mapper_build_the_same_views(
     slow.run_once()
     assert dump_views(views) == ours
     assert len(ours["view_messages"]) == 9
+
+
+def test_the_cycle_collector_is_off_while_a_page_decodes_and_as_it_was_after(
+    ledger: Ledger, views: Any
+) -> None:
+    import gc
+
+    account = ledger.open_account("Prepaid").value.id
+    ledger.top_up(account, 100, "shop-1")
+    runner = ProjectionRunner(ledger, views, all_projections(views.dialect))
+    decode, during = runner._decoder.decode, list[bool]()
+
+    def spied(row: Any) -> Any:
+        during.append(gc.isenabled())
+        return decode(row)
+
+    runner._decoder.decode = spied  # type: ignore[method-assign]
+    assert gc.isenabled()
+    runner.run_once()
+    assert during == [False, False]
+    assert gc.isenabled()
+    # Off before (the application's choice): still off after.
+    gc.disable()
+    try:
+        runner.rebuild("account_ledger")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -381,9 +381,7 @@ class ProjectionRunner:
         decode = self._decoder.decode
         with _no_cycle_collection():
             decoded = [
-                LoggedEvent(r[0], r[3], decode(r))
-                for r in rows
-                if wanted is None or r[3] in wanted
+                LoggedEvent(r[0], r[3], decode(r)) for r in rows if wanted is None or r[3] in wanted
             ]
         return _Page(rows[-1][0], len(rows) == self.page_size, decoded)
 

@@ -29,7 +29,7 @@ from smsledger.domain.status import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Container, Iterable
     from uuid import UUID
 
     from smsledger.domain.account import ChargedTo
@@ -156,14 +156,12 @@ class Message(Aggregate):
         dispatcher recorded counts. Other reports around it do not decide, which keeps
         the refund the same whatever order the carrier's reports arrive in.
         """
-        handed_off = (
-            self.hand_off_recorded if self.status == DELIVERY_TO_GATEWAY_FAILED else self.handed_off
-        )
-        return (
-            self.final
-            and self.charged
-            and not self.refunded
-            and is_refund_due(self.status, handed_off=handed_off)
+        return refund_due(
+            self.status,
+            charged=self.charged_to is not None,
+            refunded=self.refunded,
+            handed_off=self.handed_off,
+            hand_off_recorded=self.hand_off_recorded,
         )
 
     # --- acceptance and funding ----------------------------------------------------
@@ -251,21 +249,21 @@ class Message(Aggregate):
         """Apply a carrier's report: its status if it moves the message forward,
         else keep it in the history as superseded. A repeat changes nothing.
         """
-        key = (code, carrier_at.isoformat())
-        if key in self.report_keys:
-            return "duplicate"
-        interpreted = code if isinstance(code, int) and code in REPORTABLE else UNKNOWN
-        applies = may_move(self.status, interpreted)
+        outcome, interpreted = judge_report(
+            self.status, self.report_keys, code, carrier_at.isoformat()
+        )
+        if outcome == "duplicate":
+            return outcome
         # The event class directly, as in ``fund``: a report batch records up to 10,000.
         self.trigger_event(
-            self.ReportApplied if applies else self.ReportSuperseded,  # type: ignore[attr-defined]
+            self.ReportApplied if outcome == "applied" else self.ReportSuperseded,  # type: ignore[attr-defined]
             code=code,
             status=interpreted,
             carrier_at=carrier_at,
             raw=raw,
             timestamp=timestamp,
         )
-        return "applied" if applies else "superseded"
+        return outcome
 
     @event("ReportApplied", topic="smsledger:Message.ReportApplied")
     def _report_applied(
@@ -344,6 +342,35 @@ class Message(Aggregate):
         self.status = UNKNOWN
 
 
+def judge_report(
+    current: int, seen: Container[tuple[object, str]], code: object, carrier_at: str
+) -> tuple[ReportOutcome, int]:
+    """What a carrier's report does to a message at status ``current`` that has seen the
+    reports ``seen`` (``(code, carrier time as isoformat)`` pairs): its outcome, and the
+    status it records (an uninterpretable code reads 599 Unknown). ``duplicate``: the
+    same code at the same time was seen before, and nothing is recorded."""
+    if (code, carrier_at) in seen:
+        return "duplicate", current
+    interpreted = code if isinstance(code, int) and code in REPORTABLE else UNKNOWN
+    return ("applied" if may_move(current, interpreted) else "superseded"), interpreted
+
+
+def refund_due(
+    current: int, *, charged: bool, refunded: bool, handed_off: bool, hand_off_recorded: bool
+) -> bool:
+    """``Message.refund_due`` from the facts it reads: final, charged, not yet refunded,
+    and the refund policy says so (for 511 only a recorded hand-off counts)."""
+    return (
+        status(current).final
+        and charged
+        and not refunded
+        and is_refund_due(
+            current,
+            handed_off=hand_off_recorded if current == DELIVERY_TO_GATEWAY_FAILED else handed_off,
+        )
+    )
+
+
 def refund_all_due(
     messages: Iterable[Message], now: datetime
 ) -> dict[UUID, list[tuple[UUID, int]]]:
@@ -361,4 +388,11 @@ def refund_all_due(
     return by_account
 
 
-__all__ = ["FUNDED", "Message", "ReportOutcome", "refund_all_due"]
+__all__ = [
+    "FUNDED",
+    "Message",
+    "ReportOutcome",
+    "judge_report",
+    "refund_all_due",
+    "refund_due",
+]

@@ -20,9 +20,9 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import RecordConflictError, StoredEvent
 
-from smsledger.application import bulk_send, message_state
+from smsledger.application import bulk_reports, bulk_send, message_state
 from smsledger.application.contacts import ContactStage, SavedContact
 from smsledger.domain.account import (
     Account,
@@ -101,6 +101,7 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Recording
 
     from smsledger.application.ports import PendingMessages
+    from smsledger.domain.reports import IncomingReport
 
 T = TypeVar("T")
 
@@ -1188,12 +1189,33 @@ class Ledger(Application[UUID]):
         Every message of the batch is loaded in one query; a report is ``applied``,
         a ``duplicate``, ``superseded`` (kept in the history, status unchanged),
         ``unknown_message`` or ``invalid``. Refunds follow the policy table.
+
+        The rows are built from plain data (``bulk_reports``): the same events and
+        state rows, byte for byte, as recording each report on its ``Message``
+        (``_record_reports_by_aggregates``), which a store that cannot take them
+        (no bulk read, or a mapper that encodes otherwise) still uses.
         """
         if not isinstance(reports, list | tuple) or len(reports) > MAX_REPORTS:
             msg = f"reports must be a list of at most {MAX_REPORTS}"
             raise InvalidRequestError(msg)
         parsed = [parse_report(r) for r in reports]
         ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
+        with _gc_paused():
+            if self._plain_reports_ok():
+                try:
+                    return self._retrying(lambda: self._record_reports_plain(reports, parsed, ids))
+                except bulk_reports.NotPlainError:
+                    pass
+            return self._record_reports_by_aggregates(reports, parsed, ids)
+
+    def _record_reports_by_aggregates(
+        self,
+        reports: Sequence[Any],
+        parsed: Sequence[IncomingReport | None],
+        ids: Sequence[UUID],
+    ) -> Written[list[dict[str, str]]]:
+        """``record_delivery_reports`` through the aggregates: each message loaded as a
+        ``Message``, each report recorded on it, saved through the mapper."""
 
         def attempt() -> Written[list[dict[str, str]]]:
             messages = self.get_messages(ids)
@@ -1216,8 +1238,72 @@ class Ledger(Application[UUID]):
             accounts = self._refund_if_due(changed.values(), now)
             return Written(results, self._save_many([*changed.values(), *accounts]))
 
-        with _gc_paused():
-            return self._retrying(attempt)
+        return self._retrying(attempt)
+
+    def _record_reports_plain(
+        self,
+        reports: Sequence[Any],
+        parsed: Sequence[IncomingReport | None],
+        ids: Sequence[UUID],
+    ) -> Written[list[dict[str, str]]]:
+        """One attempt of ``record_delivery_reports`` from plain rows."""
+        messages = self._load_plain(ids)
+        now = self.now()
+        rows = bulk_reports.build(reports, parsed, messages, now)
+        accounts = []
+        for account_id, refunds in rows.refunds.items():
+            account = self.get_account(account_id)
+            account.refund(refunds, now)
+            accounts.append(account)
+        stored = [StoredEvent(*row) for row in rows.events]
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for account in accounts:
+            events = account.collect_events()
+            processing.events.extend(events)
+            processing.aggregates[account.id] = account
+            stored += map(self.mapper.to_stored_event, events)
+        if not stored:
+            return Written(rows.results, None)
+        ids_written = self.recorder.insert_events(
+            stored,
+            message_states=rows.states,
+            new_message_states=[],
+            state_format=MESSAGE_STATE_FORMAT,
+        )
+        self._take_snapshots(processing)
+        return Written(rows.results, max(ids_written) if ids_written else None)
+
+    def _load_plain(self, ids: Sequence[UUID]) -> dict[UUID, bulk_reports.Loaded]:
+        """``get_messages`` as plain state: a message with a current row and no newer
+        event is its parsed row; any other is replayed from its events."""
+        found: dict[UUID, bulk_reports.Loaded] = {}
+        if not ids:
+            return found
+        to_event = self.mapper.to_domain_event
+        recorder: Any = self.recorder
+        for aggregate_id, (row, events) in recorder.select_current_many(
+            list(ids), MESSAGE_STATE_FORMAT
+        ).items():
+            if row is not None and not events:
+                found[aggregate_id] = bulk_reports.from_row(aggregate_id, *row)
+                continue
+            current: Any = None if row is None else message_state.decode(aggregate_id, *row)
+            for stored_event in events:
+                current = to_event(stored_event).mutate(current)  # type: ignore[attr-defined]
+            if isinstance(current, Message):
+                found[aggregate_id] = bulk_reports.from_message(current)
+        return found
+
+    def _plain_reports_ok(self) -> bool:
+        """Whether this store can take report rows built from plain data: it reads
+        current-state rows in bulk, and its mapper writes a probe report's events as
+        ``bulk_reports`` does (no compressor, cipher or other transcoder). Checked once."""
+        ok = self.__dict__.get("_plain_reports")
+        if ok is None:
+            ok = self.__dict__["_plain_reports"] = hasattr(
+                self.recorder, "select_current_many"
+            ) and bulk_reports.encodes_as_mapper(self.mapper.to_stored_event)
+        return bool(ok)
 
     # --- inbound SMS ---------------------------------------------------------------------
 

@@ -163,13 +163,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         1,000-report batch was those 1,001 calls. The ids are then known without
         asking each: the table's rowid is the notification id, with no
         ``AUTOINCREMENT``, so each new row takes the highest rowid plus one, and
-        under the write lock this transaction holds no other row comes between; the
-        count of new ids is checked all the same."""
+        under the write lock this transaction holds no other row comes between; that
+        the new rows are exactly the top ones is checked all the same. The insert is
+        the transaction's first statement, as in the library: a read before it would
+        begin a read snapshot that another process's commit (``serve --workers`` on
+        one file) could make stale, and the write would then fail with
+        ``SQLITE_BUSY_SNAPSHOT`` at once instead of waiting its turn for the lock."""
         if len(stored_events) < SQLITE_MANY_FROM_ROWS:
             ids = super()._insert_events(c, stored_events, **kwargs)
         else:
-            c.execute(f"SELECT max(rowid) FROM {self.events_table_name}")
-            before = c.fetchone()[0] or 0
             c.executemany(
                 self.insert_events_statement,
                 [
@@ -186,10 +188,12 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             c.execute("SELECT last_insert_rowid()")
             last = c.fetchone()[0]
-            if last - before != len(stored_events):
-                msg = f"inserted {len(stored_events)} events, rowids {before} -> {last}"
+            first = last - len(stored_events) + 1
+            c.execute(f"SELECT count(*) FROM {self.events_table_name} WHERE rowid >= ?", (first,))
+            if c.fetchone()[0] != len(stored_events):
+                msg = f"inserted {len(stored_events)} events, not the rowids {first} to {last}"
                 raise ProgrammingError(msg)
-            ids = list(range(before + 1, last + 1))
+            ids = list(range(first, last + 1))
         states = [*kwargs.get("message_states", ()), *kwargs.get("new_message_states", ())]
         if states:
             c.executemany(

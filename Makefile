@@ -42,7 +42,7 @@ test: $(STAMP) tools browser
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/typecheck.py
 	$(MAKE) --no-print-directory layers
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -89,6 +89,7 @@ def destination(recipient: str) -> str:
     return country_of(recipient)
 
 
+@lru_cache(maxsize=4096)
 def describe(source: str, country: str, unit_price: int, currency: str) -> str:
     what = f"SMS to {country}, {_money(unit_price, currency)} per segment"
     return what if source == "sms" else f"Refunded {what}"

@@ -84,33 +84,65 @@ MUTABLE = (
     "updated_at",
 )
 
-State = dict[str, Any]
+State = list[Any]
+"""A message's row being folded: its values in ``COLUMNS`` order (a row loaded from the
+view holds only the ``MUTABLE`` ones; the others are ``None``)."""
+
+(
+    _ID,
+    _SEQ,
+    _ACCOUNT,
+    _BATCH,
+    _SENDER,
+    _RECIPIENT,
+    _SEGMENTS,
+    _ENCODING,
+    _UNIT_PRICE,
+    _PRICE,
+    _CURRENCY,
+    _STATUS,
+    _GROUP,
+    _FINAL,
+    _CHARGED_TO,
+    _CHARGE_PERIOD,
+    _REFUNDED,
+    _REFUNDED_TO,
+    _REFUND_PERIOD,
+    _REFUND_AMOUNT,
+    _CREATED_AT,
+    _UPDATED_AT,
+    _BODY,
+) = range(len(COLUMNS))
+_MUTABLE_AT = tuple(COLUMNS.index(c) for c in MUTABLE)
+
+_SHOWN = {code: (st.group.value, st.final) for code, st in STATUS_CODES.items()}
+"""Each status code's group and finality, as the view stores them."""
 
 
 def _rejected(row: State, e: Any) -> None:
-    row["status"] = e.code
+    row[_STATUS] = e.code
 
 
 def _funded(row: State, e: Any) -> None:
-    row["status"] = FUNDED
-    row["charged_to"] = e.charged_to
-    row["charge_period"] = e.period
+    row[_STATUS] = FUNDED
+    row[_CHARGED_TO] = e.charged_to
+    row[_CHARGE_PERIOD] = e.period
 
 
 def _refunded(row: State, e: Any) -> None:
-    row["refunded"] = True
-    row["refunded_to"] = e.refunded_to
-    row["refund_period"] = e.period
-    row["refund_amount"] = e.amount
+    row[_REFUNDED] = True
+    row[_REFUNDED_TO] = e.refunded_to
+    row[_REFUND_PERIOD] = e.period
+    row[_REFUND_AMOUNT] = e.amount
 
 
 def _handed_off(row: State, e: Any) -> None:
-    if may_move(row["status"], DELIVERED_TO_GATEWAY):
-        row["status"] = DELIVERED_TO_GATEWAY
+    if may_move(row[_STATUS], DELIVERED_TO_GATEWAY):
+        row[_STATUS] = DELIVERED_TO_GATEWAY
 
 
 def _report_applied(row: State, e: Any) -> None:
-    row["status"] = e.status
+    row[_STATUS] = e.status
 
 
 def _unchanged(row: State, e: Any) -> None:
@@ -119,7 +151,7 @@ def _unchanged(row: State, e: Any) -> None:
 
 def _to(code: int) -> Callable[[State, Any], None]:
     def handler(row: State, e: Any) -> None:
-        row["status"] = code
+        row[_STATUS] = code
 
     return handler
 
@@ -152,98 +184,86 @@ class MessageStatusProjection(Projection):
 
     def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
         s = self.store
-        new: dict[UUID, State] = {}
-        touched: dict[UUID, State] = {}
-        created = {e.event.originator_id for e in events if e.topic == ACCEPTED_TOPIC}
-        before = {e.event.originator_id for e in events} - created
-        if before:
-            touched = self._load(cur, list(before))
+        # Keyed by the id's integer: a UUID hashes in Python, an int in C, and this
+        # runs three times an event.
+        created: set[int] = set()
+        seen: dict[int, UUID] = {}
+        for logged in events:
+            mid = logged.event.originator_id
+            if logged.topic == ACCEPTED_TOPIC:
+                created.add(mid.int)
+            else:
+                seen[mid.int] = mid
+        before = [mid for key, mid in seen.items() if key not in created]
+        touched = self._load(cur, before) if before else {}
+        new: dict[int, State] = {}
+        handlers = HANDLERS
         for logged in events:
             e = logged.event
-            mid = e.originator_id
+            key = e.originator_id.int
             if logged.topic == ACCEPTED_TOPIC:
-                new[mid] = {
-                    "id": mid,
-                    "seq": logged.position,
-                    "account_id": e.account_id,
-                    "batch_id": e.batch_id,
-                    "sender": e.sender,
-                    "recipient": e.recipient,
-                    "segments": e.segments,
-                    "encoding": e.encoding,
-                    "unit_price": e.unit_price,
-                    "price": e.price,
-                    "currency": e.currency,
-                    "status": ACCEPTED,
-                    "charged_to": None,
-                    "charge_period": None,
-                    "refunded": False,
-                    "refunded_to": None,
-                    "refund_period": None,
-                    "refund_amount": 0,
-                    "created_at": e.timestamp,
-                    "updated_at": e.timestamp,
-                    "body": shown_body(e.body),
-                }
+                new[key] = [
+                    e.originator_id,
+                    logged.position,
+                    e.account_id,
+                    e.batch_id,
+                    e.sender,
+                    e.recipient,
+                    e.segments,
+                    e.encoding,
+                    e.unit_price,
+                    e.price,
+                    e.currency,
+                    ACCEPTED,
+                    None,
+                    None,
+                    None,
+                    None,
+                    False,
+                    None,
+                    None,
+                    0,
+                    e.timestamp,
+                    e.timestamp,
+                    shown_body(e.body),
+                ]
                 continue
-            row = new.get(mid) or touched.get(mid)
+            row = new.get(key) or touched.get(key)
             if row is None:  # an event of a message never accepted: nothing to show
                 continue
-            HANDLERS[logged.topic](row, e)
-            row["updated_at"] = e.timestamp
+            handlers[logged.topic](row, e)
+            row[_UPDATED_AT] = e.timestamp
+        shown = _SHOWN
+        inserts = list(new.values())
+        native = s.native
         uuid, time = s.uuid, s.time
-        inserts = []
-        for r in new.values():
-            st = STATUS_CODES[r["status"]]
-            inserts.append(
-                (
-                    uuid(r["id"]),
-                    r["seq"],
-                    uuid(r["account_id"]),
-                    uuid(r["batch_id"]),
-                    r["sender"],
-                    r["recipient"],
-                    r["segments"],
-                    r["encoding"],
-                    r["unit_price"],
-                    r["price"],
-                    r["currency"],
-                    r["status"],
-                    st.group.value,
-                    st.final,
-                    r["charged_to"],
-                    r["charge_period"],
-                    r["refunded"],
-                    r["refunded_to"],
-                    r["refund_period"],
-                    r["refund_amount"],
-                    time(r["created_at"]),
-                    time(r["updated_at"]),
-                    r["body"],
-                )
-            )
+        for r in inserts:
+            r[_GROUP], r[_FINAL] = shown[r[_STATUS]]
+            if not native:
+                r[_ID], r[_ACCOUNT], r[_BATCH] = uuid(r[_ID]), uuid(r[_ACCOUNT]), uuid(r[_BATCH])
+                r[_CREATED_AT], r[_UPDATED_AT] = time(r[_CREATED_AT]), time(r[_UPDATED_AT])
         s.insert_many(cur, "view_messages", COLUMNS, inserts)
         updates = []
-        for mid, r in touched.items():
-            st = STATUS_CODES[r["status"]]
+        for r in touched.values():
+            group, final = shown[r[_STATUS]]
             updates.append(
                 (
-                    r["status"],
-                    r["charged_to"],
-                    r["charge_period"],
-                    r["refunded"],
-                    r["refunded_to"],
-                    r["refund_period"],
-                    r["refund_amount"],
-                    time(r["updated_at"]),
-                    st.group.value,
-                    st.final,
-                    uuid(mid),
+                    r[_STATUS],
+                    r[_CHARGED_TO],
+                    r[_CHARGE_PERIOD],
+                    r[_REFUNDED],
+                    r[_REFUNDED_TO],
+                    r[_REFUND_PERIOD],
+                    r[_REFUND_AMOUNT],
+                    time(r[_UPDATED_AT]),
+                    group,
+                    final,
+                    uuid(r[_ID]),
                 )
             )
         s.update_rows(cur, "view_messages", ("id", "uuid"), UPDATED, updates)
 
-    def _load(self, cur: Any, ids: list[UUID]) -> dict[UUID, State]:
+    def _load(self, cur: Any, ids: list[UUID]) -> dict[int, State]:
         s = self.store
         rows = s.select_in(
             cur,
@@ -251,12 +271,15 @@ class MessageStatusProjection(Projection):
             "id",
             [s.uuid(i) for i in ids],
         )
-        out: dict[UUID, State] = {}
+        out: dict[int, State] = {}
         for row in rows:
-            state = dict(zip(MUTABLE, row[1:], strict=True))
-            state["refunded"] = bool(state["refunded"])
-            state["updated_at"] = s.to_time(state["updated_at"])
-            out[s.to_uuid(row[0])] = state
+            state: State = [None] * len(COLUMNS)
+            mid = state[_ID] = s.to_uuid(row[0])
+            for at, value in zip(_MUTABLE_AT, row[1:], strict=True):
+                state[at] = value
+            state[_REFUNDED] = bool(state[_REFUNDED])
+            state[_UPDATED_AT] = s.to_time(state[_UPDATED_AT])
+            out[mid.int] = state
         return out
 
     def clear(self, cur: Any) -> None:

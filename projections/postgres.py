@@ -15,6 +15,10 @@ if TYPE_CHECKING:
 class PostgresViewStore(ViewStore):
     dialect: ClassVar[str] = "postgres"
     ph: ClassVar[str] = "%s"
+    native: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._column_types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
 
     def uuid(self, value: UUID) -> Any:
         return value
@@ -38,10 +42,30 @@ class PostgresViewStore(ViewStore):
             marks = ", ".join(["%s"] * len(columns))
             cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
             return
-        # COPY is several times faster than INSERT for a page's worth of new rows.
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        # COPY is several times faster than INSERT for a page's worth of new rows, and
+        # binary COPY than text: 13,000 view_messages rows took 0.25-0.38 s as text and
+        # 0.09-0.14 s as binary (the server parses no uuid or timestamp text, the client
+        # formats none), docs/performance.md.
+        types = self._types(cur, table, columns)
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
+
+    def _types(self, cur: Any, table: str, columns: Sequence[str]) -> list[str]:
+        """The SQL types of ``columns`` of ``table`` (binary COPY needs them), read from
+        the catalog once per table and column list."""
+        key = (table, tuple(columns))
+        types = self._column_types.get(key)
+        if types is None:
+            cur.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                (table,),
+            )
+            found = dict(cur.fetchall())
+            types = self._column_types[key] = [found[c] for c in columns]
+        return types
 
     def update_many(self, cur: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

@@ -58,7 +58,7 @@ from smsledger.projections.events import EventLog, account_of
 from smsledger.projections.history import balance_as_of, contact_history, message_history
 from smsledger.projections.invoices import KIND_ORDER
 from smsledger.projections.reconciliation import reconcile
-from smsledger.projections.runner import PAGE_SIZE, ProjectionRunner
+from smsledger.projections.runner import ProjectionRunner
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -199,7 +199,7 @@ class InvoiceLineKeyRow(NamedTuple):
 
 
 def build_runner(
-    ledger: EventLog, views: ViewDatabase, *, page_size: int = PAGE_SIZE
+    ledger: EventLog, views: ViewDatabase, *, page_size: int | None = None
 ) -> ProjectionRunner:
     """The runner with every read model: what ``serve`` and ``smsledger project`` run."""
     return ProjectionRunner(ledger, views, all_projections(views.dialect), page_size=page_size)

@@ -2,13 +2,15 @@
 
 How it works
 ------------
-It reads the log (``ledger.recorder.select_notifications``) in pages of up to
-``page_size`` events after the lowest position among its projections, decodes each
-event once, and gives each projection the events after its own position. All of one
-page's view writes and every projection's new tracking position commit in ONE
-transaction, so a crash before the commit leaves everything at the old position and a
-restart re-reads the same page: no event is applied twice, none is lost. A projection
-that ignores a page's events still has its position moved to the page's end.
+It reads the log (the recorder's plain ``select_log`` when it has one, else the
+library's ``select_notifications``) in pages of up to ``page_size`` events after the
+lowest position among its projections, decodes each event once (``LogDecoder``, the
+mapper's result without its per-event lookups), and gives each projection the events
+after its own position. All of one page's view writes and every projection's new
+tracking position commit in ONE transaction, so a crash before the commit leaves
+everything at the old position and a restart re-reads the same page: no event is
+applied twice, none is lost. A projection that ignores a page's events still has its
+position moved to the page's end.
 
 Why it never skips an event that an in-flight transaction may still commit
 ---------------------------------------------------------------------------
@@ -48,33 +50,45 @@ given (empty: all), and ``apply`` writes its rows with the cursor it is handed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from smsledger.projections.decoding import LogDecoder
+
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from eventsourcing.persistence import Notification
 
     from smsledger.projections.db import ViewDatabase
+    from smsledger.projections.decoding import LogRow
     from smsledger.projections.events import EventLog
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 5000
+PAGE_SIZE = 20_000
 """Events per page. Each page costs a fixed ~25 round trips (lock, positions, read, a
 few statements per view, tracking, commit), and a message whose events all fall in one
 page is inserted in its final state instead of inserted and then updated (an UPDATE of
-view_messages touches its nine indexes): 5,000 rather than 1,000 made catch-up faster
-(docs/performance.md). A page of decoded events is a few MiB; a poison event in it costs
-about 26 savepoints to isolate."""
+view_messages touches its nine indexes; at pages of 5,000 a quarter of the bench's
+messages were). 20,000 rather than 5,000 made catch-up 1.11x faster, 5,000 rather than
+1,000 1.5x (docs/performance.md). A decoded page is ~17 MiB (two with the read-ahead);
+a poison event in it costs about 30 savepoints to isolate. PostgreSQL's; see
+``SQLITE_PAGE_SIZE``."""
+SQLITE_PAGE_SIZE = 5000
+"""Events per page on SQLite. A page's transaction holds the database's one write lock
+(``BEGIN IMMEDIATE``) while it is written, so every write of the API waits for it: a page
+four times larger would hold the lock four times longer after a big send. (On
+PostgreSQL the runner's lock is its own and writers of the log never wait for it.)"""
 # Advisory lock that serialises the runners of one schema on PostgreSQL: (this class,
 # the schema's hash). Locks are per database, so a fixed key made every ledger in the
 # database (other schemas: parallel test runs, a benchmark beside a running service)
@@ -158,8 +172,15 @@ class _Undecodable:
         self.error = error
 
 
-_Page = tuple["Sequence[Notification]", list["Notification"], list[LoggedEvent]]
-"""A page read from the log: its notifications, those the projections read, decoded."""
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """A page read from the log: where it ends, whether it is full, the events the
+    projections read, decoded, and (the careful pass only) their notifications."""
+
+    end: int
+    full: bool
+    decoded: list[LoggedEvent]
+    chosen: list[Notification] = field(default_factory=list)
 
 
 class _ReadAhead:
@@ -177,13 +198,26 @@ class ProjectionRunner:
         views: ViewDatabase,
         projections: Sequence[Projection],
         *,
-        page_size: int = PAGE_SIZE,
+        page_size: int | None = None,
     ) -> None:
         self.ledger = ledger
         self.views = views
         self.projections = list(projections)
+        if page_size is None:
+            page_size = SQLITE_PAGE_SIZE if views.dialect == "sqlite" else PAGE_SIZE
         self.page_size = page_size
         self._ph = "?" if views.dialect == "sqlite" else "%s"
+        # The recorder's plain read of the log and the decoder beside the mapper
+        # (projections/decoding.py); the library's read and mapper otherwise, and
+        # always for the careful pass.
+        self._select_log: Callable[[int, int], Sequence[LogRow]] | None = getattr(
+            ledger.recorder, "select_log", None
+        )
+        self._decoder = LogDecoder(ledger.mapper)
+        wanted = self._wanted_topics()
+        self._wanted = None if wanted is None else frozenset(wanted)
+        self._topics = {p.name: frozenset(p.topics) if p.topics else None for p in projections}
+        self._readers: dict[str, tuple[int, ...]] = {}  # topic -> the projections reading it
         for projection in self.projections:
             projection.bind(ledger)
         names = [p.name for p in self.projections]
@@ -281,33 +315,22 @@ class ProjectionRunner:
                 )
             positions = self._positions(cur)
             start = min(positions.values(), default=0)
-            read = None if careful or ahead is None else self._take_ahead(ahead, start)
-            if read is None:
-                notifications = self._read(start)
-                if not notifications:
+            page = None if careful or ahead is None else self._take_ahead(ahead, start)
+            if page is None:
+                page = self._read_carefully(start) if careful else self._read_page(start)
+                if page is None:
                     return -1
-                chosen = self._chosen(notifications)
-                decoded = (
-                    [self._decode_or_mark(n) for n in chosen]
-                    if careful
-                    else [self._decode(n) for n in chosen]
-                )
-            else:
-                notifications, chosen, decoded = read
-            end = notifications[-1].id
-            if ahead is not None and len(notifications) == self.page_size:
+            end, decoded = page.end, page.decoded
+            if ahead is not None and page.full:
                 ahead.pending = (end, ahead.pool.submit(self._read_ahead, end))
             applied, moved = 0, []
-            for projection in self.projections:
+            for projection, wanted in zip(self.projections, self._route(decoded), strict=True):
                 pos = positions[projection.name]
                 if pos >= end:
                     continue
-                topics = projection.topics
-                events = [
-                    e for e in decoded if e.position > pos and (not topics or e.topic in topics)
-                ]
+                events = [e for e in wanted if e.position > pos] if pos > start else wanted
                 if events and careful:
-                    applied += self._apply_carefully(cur, projection, events, chosen)
+                    applied += self._apply_carefully(cur, projection, events, page.chosen)
                 elif events:
                     projection.apply(cur, events)
                     applied += len(events)
@@ -315,25 +338,70 @@ class ProjectionRunner:
             self._track(cur, moved, end)
             return applied
 
+    def _route(self, decoded: list[LoggedEvent]) -> list[list[LoggedEvent]]:
+        """Each projection's events of the page, in log order: one pass over the page
+        (each event appended to the lists of the projections that read its topic), not
+        one pass per projection."""
+        lists: list[list[LoggedEvent]] = [[] for _ in self.projections]
+        readers = self._readers
+        routes: dict[str, list[list[LoggedEvent]]] = {}
+        for e in decoded:
+            to = routes.get(e.topic)
+            if to is None:
+                if e.topic not in readers:
+                    readers[e.topic] = tuple(
+                        i
+                        for i, p in enumerate(self.projections)
+                        if (t := self._topics[p.name]) is None or e.topic in t
+                    )
+                to = routes[e.topic] = [lists[i] for i in readers[e.topic]]
+            for events in to:
+                events.append(e)
+        return lists
+
     def _read(self, start: int) -> Sequence[Notification]:
         return self.ledger.recorder.select_notifications(
             start=start, limit=self.page_size, inclusive_of_start=False
         )
 
-    def _chosen(self, notifications: Sequence[Notification]) -> list[Notification]:
-        wanted = self._wanted_topics()
-        return [n for n in notifications if wanted is None or n.topic in wanted]
+    def _read_page(self, start: int) -> _Page | None:
+        """The page after ``start``, read and decoded; ``None`` if there is none."""
+        wanted = self._wanted
+        if self._select_log is None:
+            notifications = self._read(start)
+            if not notifications:
+                return None
+            decoded = [
+                self._decode(n) for n in notifications if wanted is None or n.topic in wanted
+            ]
+            return _Page(notifications[-1].id, len(notifications) == self.page_size, decoded)
+        rows = self._select_log(start, self.page_size)
+        if not rows:
+            return None
+        decode = self._decoder.decode
+        with _no_cycle_collection():
+            decoded = [
+                LoggedEvent(r[0], r[3], decode(r)) for r in rows if wanted is None or r[3] in wanted
+            ]
+        return _Page(rows[-1][0], len(rows) == self.page_size, decoded)
+
+    def _read_carefully(self, start: int) -> _Page | None:
+        """The page after ``start`` by the library's read and mapper, each event decoded
+        on its own: one that cannot be is marked, not raised."""
+        notifications = self._read(start)
+        if not notifications:
+            return None
+        wanted = self._wanted
+        chosen = [n for n in notifications if wanted is None or n.topic in wanted]
+        decoded = [self._decode_or_mark(n) for n in chosen]
+        return _Page(notifications[-1].id, len(notifications) == self.page_size, decoded, chosen)
 
     def _read_ahead(self, start: int) -> _Page | None:
         """The page after ``start``, read and decoded (in the read-ahead thread); ``None``
         if there is none yet or it cannot be decoded (the page's own transaction then
         reads it again and meets the error where it is handled)."""
-        notifications = self._read(start)
-        if not notifications:
-            return None
-        chosen = self._chosen(notifications)
         try:
-            return notifications, chosen, [self._decode(n) for n in chosen]
+            return self._read_page(start)
         except Exception:
             return None
 
@@ -371,7 +439,7 @@ class ProjectionRunner:
         """Apply ``events`` under savepoints; record and skip each one that fails.
 
         Runs of readable events are applied whole, then halved around a failure: one
-        poison event in a page of 5,000 costs about 26 savepoints, not 5,000 one-event
+        poison event in a page of 20,000 costs about 30 savepoints, not 20,000 one-event
         applies."""
         by_position = {n.id: n for n in notifications}
         applied, run = 0, list[LoggedEvent]()
@@ -561,6 +629,26 @@ class ProjectionRunner:
             done = solo.positions()[name]
             progress(done, max(done, head))
         return total
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a page is decoded.
+
+    A page of 20,000 events allocates ~90,000 objects that live on (the events), so the
+    collector ran a young collection every ~700 of them and, as pages piled up, full
+    ones over the whole heap: a page decoded in 0.21-0.35 s of CPU with it, 0.12 s
+    without (docs/performance.md). Decoding makes no cycles (the events are freed by
+    reference counting once their page is written), and the collector is switched back
+    on right after, unless it was off already. It is process-wide: cycles another
+    thread makes meanwhile wait for the end of the decode (~0.1 s) to be collected."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _printable(text: str) -> str:

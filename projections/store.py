@@ -21,6 +21,9 @@ class ViewStore(ABC):
     dialect: ClassVar[str]
     ph: ClassVar[str]
     """The DB-API placeholder of this database's driver."""
+    native: ClassVar[bool] = False
+    """Whether ``uuid`` and ``time`` give their argument back (the driver stores UUIDs
+    and datetimes as they are), so a hot loop may skip calling them."""
 
     @abstractmethod
     def uuid(self, value: UUID) -> Any:

@@ -162,6 +162,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
         return ids
 
+    def select_log(self, start: int, limit: int) -> list[tuple[int, Any, int, str, bytes]]:
+        """Up to ``limit`` events after position ``start``, as plain tuples (position,
+        originator id and version, topic, state), for the projection runner."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (start, limit),
+            )
+            convert = self.convert_originator_id
+            return [(r[0], convert(r[1]), r[2], r[3], r[4]) for r in c.fetchall()]
+
     def select_current_many(
         self, originator_ids: Sequence[UUID], state_format: int
     ) -> dict[UUID, Current]:
@@ -278,6 +290,22 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._ids_after_statement = SQL(
             "SELECT notification_id FROM {}.{} WHERE notification_id > %b ORDER BY notification_id"
         ).format(*table)
+        self._select_log_statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {}.{} WHERE notification_id > %b ORDER BY notification_id LIMIT %b"
+        ).format(*table)
+
+    def select_log(self, start: int, limit: int) -> list[tuple[int, UUID, int, str, bytes]]:
+        """Up to ``limit`` events after position ``start``, as plain tuples (position,
+        originator id and version, topic, state): what ``select_notifications`` reads,
+        for the projection runner, in binary and without a ``Notification`` per row
+        (4.5 -> 1.5 us an event)."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as curs,
+        ):
+            curs.execute(self._select_log_statement, (start, limit), prepare=True)
+            return curs.fetchall()
 
     def select_events_many(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
         """Every event of each given aggregate, in version order."""

@@ -67,8 +67,20 @@ def _untag(obj: Any) -> Any:
                 return {_hashable(_untag(v)) for v in data}
         for k, v in obj.items():
             tv = type(v)
-            if tv is dict or tv is list:
-                obj[k] = _untag(v)  # replacing a value never resizes the dict
+            # Replacing a value never resizes the dict. A tagged UUID or datetime (two
+            # in most events) is restored here, without a call for its little dict.
+            if tv is dict:
+                if len(v) == 2 and "_type_" in v and "_data_" in v:
+                    kind = v["_type_"]
+                    if kind == _UUID:
+                        obj[k] = _uuid(v["_data_"])
+                        continue
+                    if kind == _DATETIME:
+                        obj[k] = _datetime(v["_data_"])
+                        continue
+                obj[k] = _untag(v)
+            elif tv is list:
+                obj[k] = _untag(v)
         return obj
     if t is list:
         for i, v in enumerate(obj):

@@ -88,13 +88,14 @@ def test_on_postgresql_the_next_page_is_read_ahead_once_and_used(
 ) -> None:
     make_events(ledger, 19)  # 20 events: pages of 3 (six full) and one of 2
     reads: list[tuple[int, str]] = []
-    select = ledger.recorder.select_notifications
+    select = ledger.recorder.select_log  # type: ignore[attr-defined]
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        reads.append((kwargs["start"], threading.current_thread().name))
-        return select(*args, **kwargs)
+    def counted(start: int, limit: int) -> Any:
+        reads.append((start, threading.current_thread().name))
+        return select(start, limit)
 
-    monkeypatch.setattr(ledger.recorder, "select_notifications", counted)
+    # The runner reads the log by the recorder's plain ``select_log``.
+    monkeypatch.setattr(ledger.recorder, "select_log", counted)
     runner = ProjectionRunner(ledger, views, [TopicCounts(views.dialect)], page_size=3)
     assert runner.run_once() == 20
     assert counts(views) == {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 19}

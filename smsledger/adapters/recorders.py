@@ -320,11 +320,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         # primary key each; none is, normally, as every save writes its row).
         # In the order of the ids given, which are not sent back: building a UUID
         # for each row was about a tenth of reading a 1,000-report batch's rows.
+        # Each row by its primary key, whatever the statistics say: as a plain join,
+        # the planner took a hash join over a seq scan of the whole table (then a
+        # sort) while the table was young or its statistics stale, 19 ms against 6.5
+        # for 1,000 ids among 8,000 rows. The LIMIT keeps the lateral subquery from
+        # being pulled up into such a join (``message_id`` is the key: one row at most).
         self._select_states_statement = SQL(
             "SELECT s.version, s.state, EXISTS (SELECT 1 FROM {}.{} e "
             "WHERE e.originator_id = i.id AND e.originator_version > coalesce(s.version, 0)) "
-            "FROM unnest(%b::uuid[]) WITH ORDINALITY AS i(id, n) LEFT JOIN {}.{} s "
-            "ON s.message_id = i.id AND s.format = %b ORDER BY i.n"
+            "FROM unnest(%b::uuid[]) WITH ORDINALITY AS i(id, n) LEFT JOIN LATERAL "
+            "(SELECT version, state FROM {}.{} WHERE message_id = i.id AND format = %b "
+            "LIMIT 1) s ON true ORDER BY i.n"
         ).format(*table, *states)
         self._select_after_statement = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "

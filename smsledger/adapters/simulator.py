@@ -189,7 +189,15 @@ def plan(config: SimulatorConfig, message_id: UUID, now: datetime, expires_at: d
         else:
             step(NO_SMS_SUBSCRIPTION)
 
-    reports = [PlannedReport(c, at, at + span(lat.report_delay)) for c, at in steps]
+    # Each report reaches us after the one before it: a report delayed longer than the
+    # next step's hop would otherwise overtake it, an out-of-order arrival that only
+    # ``faults.out_of_order`` is meant to make (so Faults(0, ...) means in order).
+    reports: list[PlannedReport] = []
+    for c, at in steps:
+        due = at + span(lat.report_delay)
+        if reports and due < reports[-1].due_at:
+            due = reports[-1].due_at
+        reports.append(PlannedReport(c, at, due))
     final = reports[-1]
     if rng.random() < faults.unknown_code:
         odd = rng.choice(OUT_OF_TABLE_CODES)

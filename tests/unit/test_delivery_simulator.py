@@ -64,6 +64,24 @@ def test_reports_follow_the_pipeline_and_latencies_scale_with_speed() -> None:
     assert abs(quick * 10 - slow) < timedelta(milliseconds=1)
 
 
+def test_without_faults_every_report_arrives_after_the_one_before() -> None:
+    # A report delayed longer than the next step's hop must not overtake it: arriving
+    # out of order is the out_of_order fault's, not the latencies'. (A dispatcher test
+    # saw 112 arrive after 113 and be superseded, about once in a hundred runs.)
+    clean = SimulatorConfig(faults=Faults(0, 0, 0, 0))
+    for m in IDS:
+        reports = plan(clean, m, NOW, EXPIRES).reports
+        assert [r.due_at for r in reports] == sorted(r.due_at for r in reports)
+        assert [r.at for r in reports] == sorted(r.at for r in reports)
+    # With the fault, some do arrive swapped.
+    swapped = SimulatorConfig(faults=Faults(0, 1, 0, 0))
+    assert any(
+        [r.due_at for r in plan(swapped, m, NOW, EXPIRES).reports]
+        != sorted(r.due_at for r in plan(swapped, m, NOW, EXPIRES).reports)
+        for m in IDS
+    )
+
+
 def test_offline_then_expired_reports_202_at_the_end_of_validity() -> None:
     config = SimulatorConfig(mix=OutcomeMix(0, 0, 1, 0, 0, 0, 0), faults=Faults(0, 0, 0, 0))
     p = plan(config, IDS[3], NOW, EXPIRES)

@@ -84,6 +84,12 @@ messages were). 20,000 rather than 5,000 made catch-up 1.11x faster, 5,000 rathe
 1,000 1.5x (docs/performance.md). A decoded page is ~17 MiB (two with the read-ahead);
 a poison event in it costs about 30 savepoints to isolate. PostgreSQL's; see
 ``SQLITE_PAGE_SIZE``."""
+SERVE_PAGE_SIZE = 5000
+"""At most this many events a page when the runner shares its process with the API
+(``smsledger serve``): a page, the one read ahead, their decoded events and view rows
+are the process's working set, which the allocator keeps. Measured with
+``bench.serve_rss`` (300,000 messages, only the page size changed): 224 MiB at 5,000,
+353 at 20,000. ``smsledger project`` alone keeps ``PAGE_SIZE``."""
 SQLITE_PAGE_SIZE = 5000
 """Events per page on SQLite. A page's transaction holds the database's one write lock
 (``BEGIN IMMEDIATE``) while it is written, so every write of the API waits for it: a page

@@ -132,6 +132,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
 
     from smsledger.api.main import create_app
     from smsledger.bootstrap import StartupError, build, open_database
+    from smsledger.projections.runner import SERVE_PAGE_SIZE
 
     configure_logging(settings.log_level)
     try:
@@ -147,6 +148,10 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
             # A tenant may not aim callbacks at this service itself.
             services.callback_sender.add_own(host, port)
         if settings.workers == "inprocess":
+            # The projections share this process with the API: smaller pages, a smaller
+            # working set (``SERVE_PAGE_SIZE``); a separate ``smsledger project`` keeps
+            # the larger, faster ones.
+            services.runner.page_size = min(services.runner.page_size, SERVE_PAGE_SIZE)
             services.start_workers()
         log.info(
             "serving",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -149,3 +152,19 @@ def rewrite_raw_event(db: Database, originator_id: UUID, position: int, state: b
             "WHERE originator_id = %s AND notification_id = %s",
             (state, originator_id, position),
         )
+
+
+def copy_checkout(root: Path, dest: Path) -> Path:
+    """What a clean checkout of ``root`` holds (tracked files, and new ones not yet
+    ignored), copied into ``dest``: builds from it share nothing with the tree's own."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    for name in (f for f in listed if f and (root / f).is_file()):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, dest / name)
+    return dest

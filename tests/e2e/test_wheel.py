@@ -8,7 +8,6 @@ A plain ``pip install .`` once gave a ``smsledger`` whose ``serve`` crashed and 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import venv
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.serving import clean_env, serve
-from tests.support import drop_postgres, new_postgres_database, url_of
+from tests.support import copy_checkout, drop_postgres, new_postgres_database, url_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
@@ -27,26 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "op-wheel-token-0123456789abcdef"
 
 
-def checkout_files() -> list[str]:
-    """What a clean checkout holds: tracked files, and new ones not yet ignored."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    return [f for f in listed if f and (ROOT / f).is_file()]
-
-
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The ``smsledger`` script of a fresh venv with only the wheel (and its deps)."""
     work = tmp_path_factory.mktemp("wheel")
-    source = work / "src"
-    for name in checkout_files():
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, source / name)
+    source = copy_checkout(ROOT, work / "src")
     build = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
     subprocess.run(
         [*build, "--wheel-dir", str(work / "dist"), str(source)],

@@ -4,12 +4,13 @@ pointing outward (or a circle) breaks it. ``make test`` runs the contract itself
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import copy_checkout
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
@@ -25,17 +26,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # tree's build/, and two builds there at once (another test run, an editor's make)
     # fail with "File exists: build/bdist.../smsledger-0.1.0.dist-info".
     target = tmp_path_factory.mktemp("layout")
-    source = tmp_path_factory.mktemp("layout-src")
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    for name in (f for f in listed if f and (ROOT / f).is_file()):
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, source / name)
+    source = copy_checkout(ROOT, tmp_path_factory.mktemp("layout-src"))
     subprocess.run(
         [*PIP_INSTALL, "--target", str(target), str(source)],
         check=True,

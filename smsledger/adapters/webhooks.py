@@ -122,7 +122,15 @@ class HttpCallbackSender:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.resolve = resolve or _resolve
         self.own: set[tuple[str, int]] = set()
-        self._tls = ssl.create_default_context()
+        self._tls: ssl.SSLContext | None = None  # made at the first https callback
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The system's CA certificates, loaded when the first https callback goes out,
+        not in every process's start (20-50 ms). Two threads may both make one: the
+        same context, the other dropped."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
 
     def add_own(self, host: str, port: int) -> None:
         """Refuse callbacks to ``host:port`` (where ``serve`` listens)."""
@@ -207,7 +215,7 @@ class HttpCallbackSender:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn: Any
         if scheme == "https":
-            conn = _PinnedHTTPSConnection(host, address, port, self.timeout, self._tls)
+            conn = _PinnedHTTPSConnection(host, address, port, self.timeout, self._tls_context())
         else:
             conn = _PinnedHTTPConnection(host, address, port, self.timeout)
         try:

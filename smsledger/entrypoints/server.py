@@ -130,10 +130,13 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     database, prints the operator token and runs the background workers, each once."""
     import uvicorn
 
-    from smsledger.api.main import create_app
     from smsledger.bootstrap import StartupError, build, open_database
     from smsledger.projections.runner import SERVE_PAGE_SIZE
 
+    if workers == 1:
+        # With ``--workers N`` only the API processes build the app: the supervisor does
+        # not import it, and starts them that much sooner.
+        from smsledger.api.main import create_app
     configure_logging(settings.log_level)
     try:
         database = open_database(settings, create=True)

@@ -91,7 +91,7 @@ def serve(
                 how = "exited" if process.poll() is not None else "timed out"
                 msg = f"smsledger serve did not come up ({how}): {''.join(served.stdout)}"
                 raise RuntimeError(msg)
-            time.sleep(0.1)
+            time.sleep(0.02)  # a start is ~1 s: a coarser poll adds its half on average
         yield served
     finally:
         process.terminate()

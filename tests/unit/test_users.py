@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
+from argon2 import extract_parameters
 
-from smsledger.adapters.passwords import hash_password, verify_password
+from smsledger.adapters.passwords import DUMMY_HASH, DUMMY_PHRASE, hash_password, verify_password
 from smsledger.domain.errors import ConflictError, InvalidRequestError, PasswordRuleError
 from smsledger.domain.users import User, check_password, normalise_email, user_id_for
 
@@ -99,6 +100,14 @@ def test_verifying_a_password_against_no_hash_is_false() -> None:
     assert verify_password(hashed, "Abcdefghi2") is False
     assert verify_password(None, "Abcdefghi1") is False
     assert verify_password("not a hash", "Abcdefghi1") is False
+
+
+def test_the_kept_dummy_hash_costs_what_a_real_hash_costs() -> None:
+    # A login with an unknown address is verified against it instead of a user's hash:
+    # it must be a real argon2id hash (its phrase verifies) with the parameters every new
+    # hash gets, or a wrong address would answer in another time than a wrong password.
+    assert verify_password(DUMMY_HASH, DUMMY_PHRASE) is True
+    assert extract_parameters(DUMMY_HASH) == extract_parameters(hash_password("Abcdefghi1"))
 
 
 @pytest.mark.parametrize(("name", "role"), [("", "admin"), ("A\x07", "admin"), ("A", "operator")])

@@ -171,7 +171,7 @@ def batches(draw: st.DrawFn, n: int) -> list[list[dict[str, Any]]]:
 )
 @given(data=st.data())
 def test_plain_rows_are_the_aggregate_paths_byte_for_byte(
-    database: Database, twin: Database, data: st.DataObject
+    database: Database, twin: Database, write_path: str, data: st.DataObject
 ) -> None:
     clock = FakeClock()
     by_aggregates = Ledger(database.eventsourcing_env(), clock=clock)

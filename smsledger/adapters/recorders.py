@@ -400,6 +400,11 @@ class StateReads:
         curs = self._conn.cursor(row_factory=tuple_row, binary=True)
         _with_arrays(curs)
         curs.execute(self._statement, (_uuid_array(ids), self._format), prepare=True)
+        # Ask for the result as soon as it is ready (as ``take`` would: psycopg does
+        # the same there), so that it waits in our socket, not in the server's buffer.
+        pgconn = self._conn.pgconn
+        pgconn.send_flush_request()
+        pgconn.flush()
         self._queued.append((ids, curs))
 
     def take(self) -> list[tuple[UUID, int, bytes]]:
@@ -465,6 +470,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (message_id) DO UPDATE SET version = EXCLUDED.version, "
             "format = EXCLUDED.format, state = EXCLUDED.state"
         ).format(*states)
+        # The upsert and, in the same round trip, the count and highest id of the
+        # events after a given id (``_ids_after``): a data-modifying WITH runs once,
+        # to completion, whether or not the query reads it.
+        self._upsert_states_counting_statement = SQL(
+            "WITH upserted AS ({}) SELECT count(*), max(notification_id) FROM {}.{} "
+            "WHERE notification_id > %b"
+        ).format(self._upsert_states_statement, *table)
         self._insert_states_statement = SQL(
             "INSERT INTO {}.{} (message_id, version, format, state) "
             "SELECT i, v, %b, s FROM unnest(%b::uuid[], %b::bigint[], %b::bytea[]) AS t(i, v, s)"
@@ -672,9 +684,21 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 states = encode(copy.write_row)
                 for e in tail:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-            ids = self._ids_after(curs, before, count + len(tail))
-            self._write_states(curs, {"message_states": states, "state_format": state_format})
-            return ids
+            n = count + len(tail)
+            if not states:
+                return self._ids_after(curs, before, n)
+            counted = curs.execute(
+                self._upsert_states_counting_statement,
+                (
+                    state_format,
+                    _uuid_array([i for i, _, _ in states]),
+                    _int8_array([v for _, v, _ in states]),
+                    _bytea_array([s for *_, s in states]),
+                    before,
+                ),
+                binary=True,
+            ).fetchone()
+            return self._ids_after(curs, before, n, counted)
 
     def _lock_notify_max(self, curs: Cursor[Any]) -> int:
         """Lock the table, notify, and the highest id before this transaction's."""
@@ -684,11 +708,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         row = curs.fetchone()
         return row[0] if row is not None and row[0] is not None else 0
 
-    def _ids_after(self, curs: Cursor[Any], before: int, n: int) -> list[int]:
+    def _ids_after(self, curs: Cursor[Any], before: int, n: int, counted: Any = None) -> list[int]:
         """The ids of the ``n`` events just copied (see ``insert_events``): before+1 ..
         before+n if there are n of them and the highest is before+n (counted, not sent
-        back); otherwise, as read."""
-        row = curs.execute(self._count_after_statement, (before,), binary=True).fetchone()
+        back: ``counted`` if the caller has it); otherwise, as read."""
+        row = counted
+        if row is None:
+            row = curs.execute(self._count_after_statement, (before,), binary=True).fetchone()
         if row is not None and row[0] == n and row[1] == before + n:
             return list(range(before + 1, before + n + 1))
         curs.execute(self._ids_after_statement, (before,), binary=True)

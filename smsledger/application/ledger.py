@@ -1320,24 +1320,14 @@ class Ledger(Application[UUID]):
             tail += map(self.mapper.to_stored_event, events)
         if not judged.events and not tail:
             return Written(judged.results, None)
-        recorder: Any = self.recorder
-        if hasattr(recorder, "insert_encoding"):
-            # The rows encoded while the store takes them (PostgreSQL's ``COPY``).
-            ids_written = recorder.insert_encoding(
-                lambda write: bulk_reports.encode(judged, write),
-                judged.events,
-                tail,
-                state_format=MESSAGE_STATE_FORMAT,
-            )
-        else:
-            rows: list[bulk_reports.EventRow] = []
-            states = bulk_reports.encode(judged, rows.append)
-            ids_written = recorder.insert_events(
-                [*(StoredEvent(*row) for row in rows), *tail],
-                message_states=states,
-                new_message_states=[],
-                state_format=MESSAGE_STATE_FORMAT,
-            )
+        rows: list[bulk_reports.EventRow] = []
+        states = bulk_reports.encode(judged, rows.append)
+        ids_written = self.recorder.insert_events(
+            [*(StoredEvent(*row) for row in rows), *tail],
+            message_states=states,
+            new_message_states=[],
+            state_format=MESSAGE_STATE_FORMAT,
+        )
         self._take_snapshots(processing)
         return Written(judged.results, max(ids_written) if ids_written else None)
 

@@ -22,8 +22,7 @@ def views(database: Database) -> Iterator[ViewDatabase]:
 @pytest.fixture(params=["as_sized", "as_large"])
 def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each write as its size takes it, or as a large one would: PostgreSQL's ``COPY``
-    (report rows encoded while they are copied, ``insert_encoding``), SQLite's one
-    ``executemany``."""
+    (for report rows, the upsert counting the new ids), SQLite's one ``executemany``."""
     if request.param == "as_large":
         monkeypatch.setattr(recorders, "COPY_FROM_ROWS", 1)
         monkeypatch.setattr(recorders, "SQLITE_MANY_FROM_ROWS", 1)

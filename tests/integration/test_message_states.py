@@ -157,12 +157,10 @@ def test_a_large_send_writes_its_rows_by_copy_and_they_match(ledger: Ledger) -> 
 
 
 def _watch_inserts(ledger: Ledger, before_first: Any = None) -> list[str]:
-    """Each write of report rows by ``ledger`` from now on (``insert_encoding`` where
-    the recorder has it, else ``insert_events``), as "ok" or "conflict";
+    """Each ``insert_events`` of ``ledger`` from now on, as "ok" or "conflict";
     ``before_first`` (if given) runs just before the first one."""
     seen: list[str] = []
-    name = "insert_encoding" if hasattr(ledger.recorder, "insert_encoding") else "insert_events"
-    insert = getattr(ledger.recorder, name)
+    insert = ledger.recorder.insert_events
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         if before_first is not None and not seen:
@@ -175,7 +173,7 @@ def _watch_inserts(ledger: Ledger, before_first: Any = None) -> list[str]:
         seen.append("ok")
         return ids
 
-    setattr(ledger.recorder, name, watched)
+    ledger.recorder.insert_events = watched  # type: ignore[method-assign]
     return seen
 
 

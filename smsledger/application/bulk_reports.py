@@ -64,10 +64,7 @@ class Loaded:
     version: int
     state: dict[str, Any]
     keys: set[tuple[object, str]]
-    # This batch's reports, once it has any: (version, topic, code, interpreted
-    # status, carrier time, raw payload as JSON), each one event to write.
-    reports: list[tuple[int, str, int, int, str, bytes]] | None = None
-    refund: tuple[int, str] | None = None  # a ``Refunded`` event's version and period
+    events: list[EventRow] | None = None  # this batch's, once it has any
 
 
 def from_row(message_id: UUID, version: int, data: bytes) -> Loaded:
@@ -96,20 +93,6 @@ class ReportRows:
     refunds: dict[UUID, list[tuple[UUID, int]]] = field(default_factory=dict)
 
 
-@dataclass
-class Judged:
-    """A batch judged (``judge``), before any row is encoded (``encode``): one result
-    per report, the messages changed (in the order they first changed, each with its
-    reports to write and its refund if due, its state already as it will be stored),
-    how many events that is, and the balance refunds by account."""
-
-    now: datetime
-    results: list[dict[str, str]] = field(default_factory=list)
-    changed: list[Loaded] = field(default_factory=list)
-    events: int = 0
-    refunds: dict[UUID, list[tuple[UUID, int]]] = field(default_factory=dict)
-
-
 _TAGGED_TIME = b'{"_type_":"datetime_iso","_data_":"'
 
 
@@ -122,28 +105,13 @@ def build(
     """The rows for ``reports`` (their parsed forms in ``parsed``) applied at ``now`` to
     ``messages`` (changed in place). Raises ``NotPlainError`` for a ``raw`` the plain
     encoding cannot promise to write as the transcoder does."""
-    judged = judge(reports, parsed, messages, now)
-    events: list[EventRow] = []
-    states = encode(judged, events.append)
-    return ReportRows(judged.results, events, states, judged.refunds)
-
-
-def judge(
-    reports: Sequence[Any],
-    parsed: Sequence[IncomingReport | None],
-    messages: dict[UUID, Loaded],
-    now: datetime,
-) -> Judged:
-    """``build`` up to the rows: each report judged and ``messages`` changed in place,
-    refunds decided; nothing encoded but each ``raw`` (where ``NotPlainError`` is
-    raised, before anything is written)."""
-    out = Judged(now)
+    out = ReportRows()
     results = out.results
-    changed = out.changed  # in the order they first changed
+    head = _report_head(now)
+    changed: list[Loaded] = []  # in the order they first changed
     times: dict[datetime, str] = {}  # a batch's reports share a few carrier times
     dumps = orjson.dumps
     passthrough = orjson.OPT_PASSTHROUGH_SUBCLASS
-    count = 0
     for report, p in zip(reports, parsed, strict=True):
         if p is None:
             given = report.get("message_id") if isinstance(report, dict) else None
@@ -175,16 +143,19 @@ def judge(
         else:
             topic = REPORT_SUPERSEDED
         message.version += 1
-        count += 1
-        row = (message.version, topic, code, interpreted, at, raw)
-        if message.reports is None:
-            message.reports = [row]
+        row = (mid, message.version, topic, _report_state(head, code, interpreted, at, raw))
+        if message.events is None:
+            message.events = [row]
             changed.append(message)
         else:
-            message.reports.append(row)
+            message.events.append(row)
+    refund_head = _refund_head(now)
+    events = out.events
     for message in changed:
         state = message.state
         charged_to = state["charged_to"]
+        assert message.events is not None
+        events += message.events
         if refund_due(
             state["status"],
             charged=charged_to is not None,
@@ -194,8 +165,10 @@ def judge(
         ):
             state["refunded"] = True
             message.version += 1
-            count += 1
-            message.refund = (message.version, period_of(now, state["timezone"]))
+            period = period_of(now, state["timezone"])
+            events.append(
+                (message.id, message.version, REFUNDED, _refund_state(refund_head, state, period))
+            )
             if charged_to == "balance":
                 account = state["account_id"]
                 if type(account) is not UUID:
@@ -203,31 +176,8 @@ def judge(
                 out.refunds.setdefault(account, []).append((message.id, state["price"]))
         state["_modified_on"] = now
         state["report_keys"] = list(message.keys)  # what ``default=list`` would give
-    out.events = count
+        out.states.append((message.id, message.version, dumps(state)))
     return out
-
-
-def encode(judged: Judged, write: Callable[[EventRow], Any]) -> list[StateRow]:
-    """The rows of a judged batch: each event given to ``write`` as it is encoded, in
-    the order the aggregate path saves them (a caller may stream them into the
-    store meanwhile); the changed messages' state rows returned. No state changes:
-    it may be called again (a retried write)."""
-    now = judged.now
-    head = _report_head(now)
-    refund_head = _refund_head(now)
-    dumps = orjson.dumps
-    states: list[StateRow] = []
-    for message in judged.changed:
-        mid = message.id
-        assert message.reports is not None
-        for version, topic, code, interpreted, at, raw in message.reports:
-            write((mid, version, topic, _report_state(head, code, interpreted, at, raw)))
-        state = message.state
-        if message.refund is not None:
-            version, period = message.refund
-            write((mid, version, REFUNDED, _refund_state(refund_head, state, period)))
-        states.append((mid, message.version, dumps(state)))
-    return states
 
 
 # The events' fields in their dataclass order, as the mapper writes them (the

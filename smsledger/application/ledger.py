@@ -1305,31 +1305,29 @@ class Ledger(Application[UUID]):
         """One attempt of ``record_delivery_reports`` from plain rows, on ``messages``
         (loaded for it: changed in place)."""
         now = self.now()
-        judged = bulk_reports.judge(reports, parsed, messages, now)
+        rows = bulk_reports.build(reports, parsed, messages, now)
         accounts = []
-        for account_id, refunds in judged.refunds.items():
+        for account_id, refunds in rows.refunds.items():
             account = self.get_account(account_id)
             account.refund(refunds, now)
             accounts.append(account)
-        tail: list[StoredEvent] = []
+        stored = [StoredEvent(*row) for row in rows.events]
         processing: ProcessingEvent[UUID] = ProcessingEvent()
         for account in accounts:
             events = account.collect_events()
             processing.events.extend(events)
             processing.aggregates[account.id] = account
-            tail += map(self.mapper.to_stored_event, events)
-        if not judged.events and not tail:
-            return Written(judged.results, None)
-        rows: list[bulk_reports.EventRow] = []
-        states = bulk_reports.encode(judged, rows.append)
+            stored += map(self.mapper.to_stored_event, events)
+        if not stored:
+            return Written(rows.results, None)
         ids_written = self.recorder.insert_events(
-            [*(StoredEvent(*row) for row in rows), *tail],
-            message_states=states,
+            stored,
+            message_states=rows.states,
             new_message_states=[],
             state_format=MESSAGE_STATE_FORMAT,
         )
         self._take_snapshots(processing)
-        return Written(judged.results, max(ids_written) if ids_written else None)
+        return Written(rows.results, max(ids_written) if ids_written else None)
 
     def _load_plain(
         self, ids: Sequence[UUID], *, probe: bool = True

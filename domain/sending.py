@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from uuid import uuid4
 
 from smsledger.domain.addressing import validate_sender
 from smsledger.domain.batch import Batch, ReceiptLine
@@ -25,6 +24,7 @@ from smsledger.domain.errors import (
     InvalidRequestError,
     MessageRejectedError,
 )
+from smsledger.domain.ids import time_ordered_id
 from smsledger.domain.message import Message
 from smsledger.domain.periods import period_of
 from smsledger.domain.rules import check_content, check_recipient, check_sender_allowed
@@ -324,7 +324,7 @@ def plan_batch(
             rejected[len(messages)] = error
         messages.append(
             PlannedMessage(
-                id=uuid4() if message_id is None else message_id,
+                id=time_ordered_id(now) if message_id is None else message_id,
                 recipient=recipient,
                 body=text,
                 segments=parts,

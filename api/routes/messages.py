@@ -101,6 +101,14 @@ def send_batch(
     limit = services.settings.max_recipients
     check_recipient_count(body.recipients, limit)
     recipients = body.recipients
+    if body.groups and body.reference is not None:
+        # A retry answers the first receipt, whatever the groups hold now: checked before
+        # they are expanded again (a group emptied or grown past the cap since would
+        # otherwise refuse the retry of a send that was made).
+        replayed = services.ledger.replayed_batch(caller.account_id, body.reference)
+        if replayed is not None:
+            answer_position(response, services.ledger, replayed.position)
+            return batch_public(replayed)
     if body.groups:
         wait_for(services, x_ledger_min_position)
         recipients = expand_groups(services, caller.account_id, recipients, body.groups, limit)

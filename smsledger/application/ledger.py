@@ -769,6 +769,14 @@ class Ledger(Application[UUID]):
         self._take_snapshots(processing)
         return max(ids) if ids else None
 
+    def replayed_batch(self, account_id: UUID, reference: str) -> BatchReceipt | None:
+        """The first receipt of the send with this ``reference``, if there was one: what
+        ``send_batch`` answers a retry with. For a caller that must know before it
+        prepares the send again (the API expands groups from the read model, which may
+        have changed since: a retry must not be refused for what the first send did not
+        meet)."""
+        return self._existing_batch(batch_id_for(account_id, reference))
+
     def _existing_batch(self, batch_id: UUID) -> BatchReceipt | None:
         try:
             batch = cast(Batch, self.repository.get(batch_id))

@@ -368,6 +368,50 @@ def test_the_recipient_cap_counts_the_expanded_list(capped: tuple[TestClient, Se
     assert len(r.json()["messages"]) == 3
 
 
+def test_a_retried_group_send_answers_its_first_receipt_whatever_the_group_holds_now(
+    capped: tuple[TestClient, Services],
+) -> None:
+    """The same reference again is the first receipt, charged once, even when the groups
+    it named would now be refused: emptied (422 "no members"), or grown past the cap."""
+    client, services = capped
+    tenant = open_tenant(client, top_up=10_000)
+    for number in (ANN, BO):
+        save(client, tenant, number, groups=["Friends"])
+    catch_up(services)
+    send = {"sender": "Acme", "groups": ["Friends"], "body": "hi", "reference": "camp-1"}
+    first = client.post("/v1/messages", json=send, headers=tenant.as_("sender"))
+    assert first.status_code == 202, first.text
+    assert len(first.json()["messages"]) == 2
+    balance = client.get(f"/v1/accounts/{tenant.id}", headers=tenant.as_("admin")).json()
+    # Grown past the cap of 3: a fresh send with the group is 422 ...
+    for number in (CY, "+46701234570"):
+        save(client, tenant, number, groups=["Friends"])
+    catch_up(services)
+    fresh = client.post(
+        "/v1/messages", json={**send, "reference": "camp-2"}, headers=tenant.as_("sender")
+    )
+    assert fresh.status_code == 422, fresh.text
+    # ... its retry is the first receipt.
+    again = client.post("/v1/messages", json=send, headers=tenant.as_("sender"))
+    assert again.status_code == 202, again.text
+    assert again.json() == first.json()
+    # Emptied: every member deleted.
+    members = client.get(contacts_url(tenant), headers=tenant.as_("admin")).json()["items"]
+    for contact in members:
+        r = client.delete(f"{contacts_url(tenant)}/{contact['id']}", headers=tenant.as_("admin"))
+        assert r.status_code in (200, 204), r.text
+    catch_up(services)
+    emptied = client.post(
+        "/v1/messages", json={**send, "reference": "camp-3"}, headers=tenant.as_("sender")
+    )
+    assert emptied.status_code == 422, emptied.text
+    again = client.post("/v1/messages", json=send, headers=tenant.as_("sender"))
+    assert again.status_code == 202, again.text
+    assert again.json() == first.json()
+    after = client.get(f"/v1/accounts/{tenant.id}", headers=tenant.as_("admin")).json()
+    assert after["balance"] == balance["balance"]  # charged once, by the first send
+
+
 def test_support_replays_why_a_contact_exists(client: TestClient, services: Services) -> None:
     tenant = open_tenant(client)
     # The number texted Save (the inbound path saves it so), came again in an import,

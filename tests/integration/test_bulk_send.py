@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import random
 import string
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -106,13 +106,17 @@ def seeded(seed: object) -> Iterator[None]:
     def uuid4() -> UUID:
         return UUID(int=rng.getrandbits(128), version=4)
 
+    def time_ordered_id(now: datetime) -> UUID:  # a UUIDv7 (Python 3.11 has no version=7)
+        bits = rng.getrandbits(128) & ~(0xF << 76 | 0x3 << 62)
+        return UUID(int=bits | 0x7 << 76 | 0b10 << 62)
+
     def tokens() -> Iterator[str]:
         alphabet = string.ascii_letters + string.digits + "-_"
         while True:
             yield "".join(rng.choice(alphabet) for _ in range(16))
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(sending_module, "uuid4", uuid4)
+        mp.setattr(sending_module, "time_ordered_id", time_ordered_id)
         mp.setattr(batch_module, "uuid4", uuid4)
         mp.setattr(ledger_module, "_fresh_tokens", tokens)
         yield

@@ -66,6 +66,7 @@ def local_period(at: datetime, timezone: str) -> str:
 class AccountLedgerProjection(Projection):
     name = "account_ledger"
     topics = (OPENED, TOPPED_UP, BATCH_CHARGED, REFUNDED, PAYMENT_MODEL_CHANGED)
+    beside = True  # reads only its own tables
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store

@@ -120,6 +120,7 @@ class Facts:
 class InvoiceProjection(Projection):
     name = "invoices"
     topics = (ACCEPTED, FUNDED, REFUNDED, ISSUED, FEE_CHARGED)
+    beside = True  # reads only its own tables
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from smsledger.adapters.memory import MemoryTrimmer
 from smsledger.adapters.migrate import migrate, pending
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     except StartupError as e:
         print(f"smsledger serve: {e}", file=sys.stderr)
         return 2
+    trimmer = MemoryTrimmer()  # what a big send or a page freed goes back to the system
+    trimmer.start()
     try:
         ensure_operator_token(services, sys.stdout)
         if services.callback_sender is not None:
@@ -178,6 +181,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
                 access_log=False,
             )
     finally:
+        trimmer.stop()
         services.close()
     return 0
 
@@ -196,12 +200,15 @@ def api_process_app() -> FastAPI:
     if services.callback_sender is not None and port.isdigit():
         services.callback_sender.add_own(host, int(port))
     app = create_app(services)
+    trimmer = MemoryTrimmer()
 
     @contextlib.asynccontextmanager
     async def closing(_: Any) -> AsyncIterator[None]:
+        trimmer.start()
         try:
             yield
         finally:
+            trimmer.stop()
             services.close()
 
     app.router.lifespan_context = closing

@@ -46,6 +46,12 @@ class References(Projection):
         cur.execute("DELETE FROM t_refs")
 
 
+class BesideReferences(References):
+    """``References``, written on a connection of its own beside the page's (PostgreSQL)."""
+
+    beside: ClassVar[bool] = True
+
+
 class Everything(Projection):
     """Counts every event, of every topic: it reads what no one else does."""
 
@@ -90,13 +96,16 @@ def rows(views: ViewDatabase, table: str) -> list[Any]:
         return [r[0] for r in cur.fetchall()]
 
 
+# Either on the page's own connection or beside it: the failure fails the page, which
+# is applied again carefully, in one transaction.
+@pytest.mark.parametrize("kind", [References, BesideReferences])
 def test_an_event_a_projection_cannot_apply_is_skipped_and_everything_else_advances(
-    ledger: Ledger, views: ViewDatabase
+    ledger: Ledger, views: ViewDatabase, kind: type[References]
 ) -> None:
     account = ledger.open_account("Acme").value
     for i in range(40):
         ledger.top_up(account.id, 1, f"r{i:02d}")
-    references = References(views.dialect, refuse=frozenset({"r17"}))
+    references = kind(views.dialect, refuse=frozenset({"r17"}))
     runner = ProjectionRunner(ledger, views, [references, Everything(views.dialect)])
 
     # The page fails on r17; the runner applies it again, carefully, and commits.
@@ -128,7 +137,7 @@ def test_an_event_a_projection_cannot_apply_is_skipped_and_everything_else_advan
     assert "later" in rows(views, "t_refs")
 
     # Fixed, and rebuilt: the skipped event is applied and the failure is gone.
-    fixed = ProjectionRunner(ledger, views, [References(views.dialect), Everything(views.dialect)])
+    fixed = ProjectionRunner(ledger, views, [kind(views.dialect), Everything(views.dialect)])
     fixed.rebuild("references")
     assert "r17" in rows(views, "t_refs")
     assert fixed.failures() == []

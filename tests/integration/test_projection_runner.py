@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from smsledger.projections.runner import (
     LoggedEvent,
     Projection,
     ProjectionRunner,
+    _no_cycle_collection,
 )
 
 
@@ -208,3 +210,139 @@ def test_runners_take_turns_within_a_schema_but_never_across_schemas(
         thread.join(timeout=10)
         assert not thread.is_alive()
     assert runner.progress()[0].lag == 0
+
+
+def backend(cur: psycopg.Cursor[Any]) -> int:
+    """The server process of ``cur``'s connection."""
+    cur.execute("SELECT pg_backend_pid()")
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+class BesideCounts(TopicCounts):
+    """``TopicCounts`` into its own table, which the runner may write beside the others;
+    notes the server process of the cursor it is handed, page by page (PostgreSQL)."""
+
+    name = "beside_counts"
+    beside = True
+
+    def __init__(self, dialect: str, *, fail_after: int | None = None) -> None:
+        super().__init__(dialect, fail_after=fail_after)
+        self.backends: list[int] = []
+
+    def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
+        if isinstance(cur, psycopg.Cursor):
+            self.backends.append(backend(cur))
+        for e in events:
+            self.seen += 1
+            if self.fail_after is not None and self.seen > self.fail_after:
+                raise Crash("crash mid-page")
+            cur.execute(
+                f"INSERT INTO t_beside (topic, n) VALUES ({self.ph}, 1) "
+                "ON CONFLICT (topic) DO UPDATE SET n = t_beside.n + 1",
+                (e.topic,),
+            )
+
+    def clear(self, cur: Any) -> None:
+        cur.execute("DELETE FROM t_beside")
+
+
+class Backends(TopicCounts):
+    """``TopicCounts`` noting the server process of the cursor it is handed, page by
+    page (PostgreSQL)."""
+
+    def __init__(self, dialect: str, *, fail_after: int | None = None) -> None:
+        super().__init__(dialect, fail_after=fail_after)
+        self.backends: list[int] = []
+
+    def apply(self, cur: Any, events: Sequence[LoggedEvent]) -> None:
+        if isinstance(cur, psycopg.Cursor):
+            self.backends.append(backend(cur))
+        super().apply(cur, events)
+
+
+def beside_counts(views: ViewDatabase) -> dict[str, int]:
+    with views.reading() as cur:
+        cur.execute("SELECT topic, n FROM t_beside")
+        return {r[0]: r[1] for r in cur.fetchall()}
+
+
+@pytest.fixture
+def beside_table(views: ViewDatabase) -> ViewDatabase:
+    with views.transaction() as cur:
+        cur.execute("CREATE TABLE t_beside (topic TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    return views
+
+
+def test_a_beside_projection_is_written_on_a_connection_of_its_own_on_postgresql(
+    ledger: Ledger, beside_table: ViewDatabase
+) -> None:
+    views = beside_table
+    make_events(ledger, 19)  # 20 events: pages of 3
+    main, beside = Backends(views.dialect), BesideCounts(views.dialect)
+    runner = ProjectionRunner(ledger, views, [main, beside], page_size=3)
+    assert runner.run_once() == 40
+    expected = {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 19}
+    assert counts(views) == beside_counts(views) == expected
+    assert runner.positions() == {"topic_counts": 20, "beside_counts": 20}
+    if views.dialect == "postgres":
+        # Each of the seven pages: never the page's own connection, another one beside.
+        assert len(main.backends) == len(beside.backends) == 7
+        assert all(m != b for m, b in zip(main.backends, beside.backends, strict=True))
+
+
+@pytest.mark.parametrize("crashing", ["topic_counts", "beside_counts"])
+def test_a_crash_on_either_connection_applies_every_event_once_after_restart(
+    ledger: Ledger, beside_table: ViewDatabase, crashing: str
+) -> None:
+    views = beside_table
+    make_events(ledger, 13)  # 14 events: pages of 5, 5 and 4
+    fail = {"fail_after": 13}
+    projections = [
+        TopicCounts(views.dialect, **(fail if crashing == "topic_counts" else {})),
+        BesideCounts(views.dialect, **(fail if crashing == "beside_counts" else {})),
+    ]
+    with pytest.raises(Crash):
+        ProjectionRunner(ledger, views, projections, page_size=5).run_once()
+    positions = ProjectionRunner(ledger, views, projections).positions()
+    # The crashing projection's third page rolled back with its position. On
+    # PostgreSQL the beside one commits first, so a crash of the page's own transaction
+    # leaves it at the end; a crash beside fails the page, which then commits nothing.
+    # On SQLite both are in the one transaction.
+    assert positions[crashing] == 10
+    other = ({"topic_counts", "beside_counts"} - {crashing}).pop()
+    ahead = views.dialect == "postgres" and crashing == "topic_counts"
+    assert positions[other] == (14 if ahead else 10)
+    # A restarted runner carries each on from its own position: nothing twice.
+    restarted = [TopicCounts(views.dialect), BesideCounts(views.dialect)]
+    ProjectionRunner(ledger, views, restarted, page_size=5).run_once()
+    expected = {"smsledger:Account.Opened": 1, "smsledger:Account.ToppedUp": 13}
+    assert counts(views) == beside_counts(views) == expected
+
+
+def test_no_cycle_collection_counts_the_threads_inside_it() -> None:
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def reader() -> None:
+        with _no_cycle_collection():
+            inside.set()
+            leave.wait(5)
+
+    with _no_cycle_collection():
+        thread = threading.Thread(target=reader)
+        thread.start()
+        inside.wait(5)
+    # The page's thread left; the reader is still inside: still off.
+    assert not gc.isenabled()
+    leave.set()
+    thread.join(5)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # off before: left off
+        with _no_cycle_collection():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

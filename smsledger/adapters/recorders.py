@@ -7,8 +7,10 @@ lets writers queue for the one write lock (``SQLiteLedgerFactory``).
 
 from __future__ import annotations
 
+import struct
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -25,13 +27,16 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import retry
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from eventsourcing.utils import Environment, EnvType
+    from psycopg import Connection, Cursor
 
 
 COPY_FROM_ROWS = 1000
@@ -217,9 +222,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             return [(r[0], convert(r[1]), r[2], r[3], r[4]) for r in c.fetchall()]
 
     def select_current_many(
-        self, originator_ids: Sequence[UUID], state_format: int
+        self, originator_ids: Sequence[UUID], state_format: int, *, probe: bool = True
     ) -> dict[UUID, Current]:
-        """Each given aggregate's state row (of ``state_format``) and its events after it."""
+        """Each given aggregate's state row (of ``state_format``) and its events after it;
+        ``probe=False`` trusts each row to be current, as PostgreSQL's does (only an
+        id without a row is read from its events)."""
         out: dict[UUID, Current] = {}
         # The UUIDs given, by their text: no UUID built per row read.
         by_hex = {i.hex: i for i in originator_ids}
@@ -235,6 +242,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 )
                 for row in c.fetchall():
                     out[by_hex[row["message_id"]]] = ((row["version"], row["state"]), [])
+                if not probe:
+                    chunk = [h for h in chunk if by_hex[h] not in out]
+                    if not chunk:
+                        continue
+                    marks = ",".join("?" * len(chunk))
                 c.execute(
                     f"SELECT e.originator_id, e.originator_version, e.topic, e.state "
                     f"FROM {self.events_table_name} e LEFT JOIN message_states s "
@@ -284,6 +296,162 @@ def _write_cache_kib(stored_events: Sequence[StoredEvent], kwargs: dict[str, Any
     return min(SQLITE_WRITE_CACHE_MAX_KIB, 2 * size // 1024)
 
 
+# Arrays for the state rows' statements, in PostgreSQL's binary array format, built
+# here: psycopg's list dumper walks each list in Python, about 0.5 ms for a list of
+# 1,000, four lists a 1,000-report batch. The format (``array_recv``): dimensions 1,
+# no NULL flag, the element type; the length and lower bound 1; each element as its
+# length (4 bytes) and its binary form. None of these lists may hold a NULL.
+class _BinaryArray:
+    """An array already in PostgreSQL's binary form (``data``); ``oid``: its array
+    type. A holder, not a ``bytes`` subclass: making one of those copies the bytes,
+    and a batch's state rows are ~630 KiB."""
+
+    __slots__ = ("data",)
+    oid: ClassVar[int]
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _UuidArray(_BinaryArray):
+    oid = 2951  # uuid[]
+
+
+class _Int8Array(_BinaryArray):
+    oid = 1016  # int8[]
+
+
+class _ByteaArray(_BinaryArray):
+    oid = 1001  # bytea[]
+
+
+class _UuidArrayDumper(Dumper):
+    format = Format.BINARY
+    oid = _UuidArray.oid
+
+    def dump(self, obj: Any) -> bytes:
+        data: bytes = obj.data
+        return data
+
+
+class _Int8ArrayDumper(_UuidArrayDumper):
+    oid = _Int8Array.oid
+
+
+class _ByteaArrayDumper(_UuidArrayDumper):
+    oid = _ByteaArray.oid
+
+
+_ARRAY_DUMPERS = (
+    (_UuidArray, _UuidArrayDumper),
+    (_Int8Array, _Int8ArrayDumper),
+    (_ByteaArray, _ByteaArrayDumper),
+)
+_HEADER = struct.Struct("!iiIii")  # ndim, has-null flag, element oid, length, lower bound
+_LEN16 = (16).to_bytes(4, "big")
+_INT8 = struct.Struct("!iq")  # the length 8 and the value
+
+
+def _with_arrays(curs: Cursor[Any]) -> None:
+    """Let this cursor send ``_BinaryArray`` values (its own adapters: a cursor copies
+    its connection's when made, and the pool's connections are the library's)."""
+    for cls, dumper in _ARRAY_DUMPERS:
+        curs.adapters.register_dumper(cls, dumper)
+
+
+def _uuid_array(values: Sequence[UUID]) -> _UuidArray:
+    if not values:
+        return _UuidArray(_HEADER.pack(0, 0, 2950, 0, 0)[:12])
+    head = _HEADER.pack(1, 0, 2950, len(values), 1)
+    return _UuidArray(b"".join((head, _LEN16, _LEN16.join([u.bytes for u in values]))))
+
+
+def _int8_array(values: Sequence[int]) -> _Int8Array:
+    if not values:
+        return _Int8Array(_HEADER.pack(0, 0, 20, 0, 0)[:12])
+    pack = _INT8.pack
+    return _Int8Array(
+        b"".join((_HEADER.pack(1, 0, 20, len(values), 1), *[pack(8, v) for v in values]))
+    )
+
+
+def _bytea_array(values: Sequence[bytes]) -> _ByteaArray:
+    if not values:
+        return _ByteaArray(_HEADER.pack(0, 0, 17, 0, 0)[:12])
+    parts = [_HEADER.pack(1, 0, 17, len(values), 1)]
+    for v in values:
+        parts.append(len(v).to_bytes(4, "big"))
+        parts.append(v)
+    return _ByteaArray(b"".join(parts))
+
+
+class StateReads:
+    """State-row reads in flight on one connection (``reading_states``): ``send``
+    queues a read of some ids' rows, ``take`` waits for the oldest one's. A caller
+    that takes each read before sending the next, and decodes after sending it,
+    decodes one chunk while PostgreSQL reads the next. ``finish`` reads the events of
+    every id whose row was missing or (when probing) behind them."""
+
+    def __init__(self, conn: Connection[Any], statement: Any, after: Any, state_format: int):
+        self._conn = conn
+        self._statement = statement
+        self._after = after
+        self._format = state_format
+        self._queued: list[tuple[list[UUID], Cursor[Any]]] = []
+        self._behind: dict[UUID, int] = {}
+        self._rows: dict[UUID, tuple[int, bytes]] = {}
+
+    def send(self, ids: list[UUID]) -> None:
+        if not ids:
+            return
+        curs = self._conn.cursor(row_factory=tuple_row, binary=True)
+        _with_arrays(curs)
+        curs.execute(self._statement, (_uuid_array(ids), self._format), prepare=True)
+        # Ask for the result as soon as it is ready (as ``take`` would: psycopg does
+        # the same there), so that it waits in our socket, not in the server's buffer.
+        pgconn = self._conn.pgconn
+        pgconn.send_flush_request()
+        pgconn.flush()
+        self._queued.append((ids, curs))
+
+    def take(self) -> list[tuple[UUID, int, bytes]]:
+        """The oldest read's current rows (id, version, state), in the order of its
+        ids; empty if none is queued."""
+        if not self._queued:
+            return []
+        ids, curs = self._queued.pop(0)
+        current: list[tuple[UUID, int, bytes]] = []
+        behind = self._behind
+        for oid, (version, state, newer) in zip(ids, curs.fetchall(), strict=True):
+            if newer:
+                behind[oid] = version or 0
+                if state is not None:
+                    self._rows[oid] = (version, state)
+            elif state is not None:  # (no row and no event: not an aggregate)
+                current.append((oid, version, state))
+        curs.close()
+        return current
+
+    def finish(self) -> dict[UUID, Current]:
+        """Each id (of all reads so far, every one taken) whose row was missing or
+        behind: its row, if any, and its events after it."""
+        assert not self._queued, "a read was not taken"
+        out: dict[UUID, Current] = {}
+        behind = self._behind
+        if not behind:
+            return out
+        for oid, row in self._rows.items():
+            out[oid] = (row, [])
+        with self._conn.cursor(row_factory=tuple_row, binary=True) as curs:
+            curs.execute(self._after, (list(behind), list(behind.values())))
+            for oid, version, topic, state in curs.fetchall():
+                found = out.get(oid)
+                if found is None:
+                    found = out[oid] = (None, [])
+                found[1].append(StoredEvent(oid, version, topic, state))
+        return out
+
+
 class PostgresLedgerRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -309,6 +477,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "ON CONFLICT (message_id) DO UPDATE SET version = EXCLUDED.version, "
             "format = EXCLUDED.format, state = EXCLUDED.state"
         ).format(*states)
+        # The upsert and, in the same round trip, the count and highest id of the
+        # events after a given id (``_ids_after``): a data-modifying WITH runs once,
+        # to completion, whether or not the query reads it.
+        self._upsert_states_counting_statement = SQL(
+            "WITH upserted AS ({}) SELECT count(*), max(notification_id) FROM {}.{} "
+            "WHERE notification_id > %b"
+        ).format(self._upsert_states_statement, *table)
         self._insert_states_statement = SQL(
             "INSERT INTO {}.{} (message_id, version, format, state) "
             "SELECT i, v, %b, s FROM unnest(%b::uuid[], %b::bigint[], %b::bytea[]) AS t(i, v, s)"
@@ -332,6 +507,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             "(SELECT version, state FROM {}.{} WHERE message_id = i.id AND format = %b "
             "LIMIT 1) s ON true ORDER BY i.n"
         ).format(*table, *states)
+        # The same without the probe: a row is trusted as current (``probe=False``
+        # of ``select_current_many``); only an id with no row is looked up in the
+        # events. A row behind its events then loads a message one version or more
+        # behind, and the write of its next event conflicts with the event already
+        # at that version (the events' unique key), so the batch is retried, probing.
+        self._select_states_trusted_statement = SQL(
+            "SELECT s.version, s.state, s.version IS NULL "
+            "FROM unnest(%b::uuid[]) WITH ORDINALITY AS i(id, n) LEFT JOIN LATERAL "
+            "(SELECT version, state FROM {}.{} WHERE message_id = i.id AND format = %b "
+            "LIMIT 1) s ON true ORDER BY i.n"
+        ).format(*states)
         self._select_after_statement = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "
             "FROM unnest(%b::uuid[], %b::bigint[]) AS i(id, after) "
@@ -341,6 +527,17 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self._ids_after_statement = SQL(
             "SELECT notification_id FROM {}.{} WHERE notification_id > %b ORDER BY notification_id"
         ).format(*table)
+        self._count_after_statement = SQL(
+            "SELECT count(*), max(notification_id) FROM {}.{} WHERE notification_id > %b"
+        ).format(*table)
+        # The table lock (with its timeout), the notification, and for a ``COPY`` the
+        # highest id before it: one round trip (simple query protocol, no parameters)
+        # instead of four.
+        notify = SQL("NOTIFY {}").format(Identifier(self.channel_name))
+        self._lock_notify_statement = SQL("; ").join([*self.lock_table_statements, notify])
+        self._lock_notify_max_statement = SQL("; ").join(
+            [*self.lock_table_statements, notify, self._max_id_statement]
+        )
         self._select_log_statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {}.{} WHERE notification_id > %b ORDER BY notification_id LIMIT %b"
@@ -373,34 +570,38 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return out
 
     def select_current_many(
-        self, originator_ids: Sequence[UUID], state_format: int
+        self, originator_ids: Sequence[UUID], state_format: int, *, probe: bool = True
     ) -> dict[UUID, Current]:
         """Each given aggregate's state row (of ``state_format``) and its events after
         it: one query for the rows, a second only for the ids with newer events (a
         message stored before ``message_states``, or a row of another format). Were
         an event written between the two, the message would load one version behind
-        and its save conflict and retry, as for any concurrent change."""
-        out: dict[UUID, Current] = {}
-        behind: dict[UUID, int] = {}
-        with (
-            self.datastore.get_connection() as conn,
-            conn.cursor(row_factory=tuple_row, binary=True) as curs,
-        ):
-            ids = list(originator_ids)
-            curs.execute(self._select_states_statement, (ids, state_format))
-            for oid, (version, state, newer) in zip(ids, curs.fetchall(), strict=True):
-                if state is not None:
-                    out[oid] = ((version, state), [])
-                if newer:
-                    behind[oid] = version or 0
-            if behind:
-                curs.execute(self._select_after_statement, (list(behind), list(behind.values())))
-                for oid, version, topic, state in curs.fetchall():
-                    found = out.get(oid)
-                    if found is None:
-                        found = out[oid] = (None, [])
-                    found[1].append(StoredEvent(oid, version, topic, state))
+        and its save conflict and retry, as for any concurrent change.
+
+        ``probe=False`` trusts each row to be current: no look for newer events,
+        only an id without a row is read from its events. For a caller whose write
+        conflicts if a row was behind (report ingest: it writes the next version of
+        every message it changes, and changes none it judged from a stale row
+        wrongly, as a stale row's report keys are a subset of the current ones)."""
+        with self.reading_states(state_format, probe=probe) as reads:
+            reads.send(list(originator_ids))
+            out: dict[UUID, Current] = {
+                oid: ((version, state), []) for oid, version, state in reads.take()
+            }
+            out.update(reads.finish())
         return out
+
+    @contextmanager
+    def reading_states(self, state_format: int, *, probe: bool = True) -> Iterator[StateReads]:
+        """State-row reads queued on one connection in pipeline mode, so that the
+        caller works while PostgreSQL reads (``StateReads``). Only reads: a write of
+        megabytes through a pipeline can deadlock (``insert_events``); the ids of a
+        read are 20 bytes each."""
+        statement = (
+            self._select_states_statement if probe else self._select_states_trusted_statement
+        )
+        with self.datastore.get_connection() as conn, conn.pipeline():
+            yield StateReads(conn, statement, self._select_after_statement, state_format)
 
     def _write_states(self, curs: Any, kwargs: dict[str, Any]) -> None:
         """The messages' current-state rows (``Ledger._record``), in the events'
@@ -414,9 +615,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 self._upsert_states_statement,
                 (
                     form,
-                    [i for i, _, _ in states],
-                    [v for _, v, _ in states],
-                    [s for *_, s in states],
+                    _uuid_array([i for i, _, _ in states]),
+                    _int8_array([v for _, v, _ in states]),
+                    _bytea_array([s for *_, s in states]),
                 ),
             )
         fresh: Sequence[StateRow] = kwargs.get("new_message_states", ())
@@ -428,8 +629,37 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         elif fresh:
             curs.execute(
                 self._insert_states_statement,
-                (form, [i for i, _, _ in fresh], [v for _, v, _ in fresh], [s for *_, s in fresh]),
+                (
+                    form,
+                    _uuid_array([i for i, _, _ in fresh]),
+                    _int8_array([v for _, v, _ in fresh]),
+                    _bytea_array([s for *_, s in fresh]),
+                ),
             )
+
+    def _lock_notify_max(self, curs: Cursor[Any]) -> int:
+        """Lock the table, notify, and the highest id before this transaction's."""
+        curs.execute(self._lock_notify_max_statement)
+        while curs.nextset():  # to the last statement's result: the highest id
+            pass
+        row = curs.fetchone()
+        return row[0] if row is not None and row[0] is not None else 0
+
+    def _ids_after(self, curs: Cursor[Any], before: int, n: int, counted: Any = None) -> list[int]:
+        """The ids of the ``n`` events just copied (see ``insert_events``): before+1 ..
+        before+n if there are n of them and the highest is before+n (counted, not sent
+        back: ``counted`` if the caller has it); otherwise, as read."""
+        row = counted
+        if row is None:
+            row = curs.execute(self._count_after_statement, (before,), binary=True).fetchone()
+        if row is not None and row[0] == n and row[1] == before + n:
+            return list(range(before + 1, before + n + 1))
+        curs.execute(self._ids_after_statement, (before,), binary=True)
+        ids: list[int] = [r[0] for r in curs.fetchall()]
+        if len(ids) != n:
+            msg = f"inserted {n} events, found {len(ids)} new ids"
+            raise ProgrammingError(msg)
+        return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -461,9 +691,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             self._insert_events(library_curs, stored_events, **kwargs)
             if not stored_events:
                 return None
-            self._lock_table(library_curs)
-            self._notify_channel(library_curs)
+            _with_arrays(curs)
             if len(stored_events) < COPY_FROM_ROWS:
+                curs.execute(self._lock_notify_statement)
                 # Rows as four parallel binary arrays: one round trip, ids returned.
                 curs.execute(
                     self._insert_arrays_statement,
@@ -478,16 +708,27 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 # After the events: a conflict is theirs first, as without the rows.
                 self._write_states(curs, kwargs)
                 return inserted
-            row = curs.execute(self._max_id_statement, prepare=True).fetchone()
-            before: int = row[0] if row is not None and row[0] is not None else 0
+            before = self._lock_notify_max(curs)
             with curs.copy(self._copy_statement) as copy:
                 copy.set_types(["uuid", "int8", "text", "bytea"])
                 for e in stored_events:
                     copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
-            curs.execute(self._ids_after_statement, (before,), binary=True)
-            ids: list[int] = [r[0] for r in curs.fetchall()]
-            if len(ids) != len(stored_events):
-                msg = f"inserted {len(stored_events)} events, found {len(ids)} new ids"
-                raise ProgrammingError(msg)
-            self._write_states(curs, kwargs)
-            return ids
+            n = len(stored_events)
+            states: Sequence[StateRow] = kwargs.get("message_states", ())
+            if not states or kwargs.get("new_message_states"):
+                ids = self._ids_after(curs, before, n)
+                self._write_states(curs, kwargs)
+                return ids
+            # Report ingest: the upsert and the ids' count in one round trip.
+            counted = curs.execute(
+                self._upsert_states_counting_statement,
+                (
+                    kwargs.get("state_format"),
+                    _uuid_array([i for i, _, _ in states]),
+                    _int8_array([v for _, v, _ in states]),
+                    _bytea_array([s for *_, s in states]),
+                    before,
+                ),
+                binary=True,
+            ).fetchone()
+            return self._ids_after(curs, before, n, counted)

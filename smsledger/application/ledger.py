@@ -107,6 +107,10 @@ T = TypeVar("T")
 
 MESSAGE_STATE_FORMAT = message_state.FORMAT
 
+REPORT_READ_CHUNK = 250
+"""Report ingest on PostgreSQL parses a batch in chunks of this many reports, and reads
+each chunk's messages while it parses the next (``Ledger._parse_and_load``)."""
+
 log = logging.getLogger(__name__)
 
 TURN_TIMEOUT = 30.0
@@ -1206,15 +1210,67 @@ class Ledger(Application[UUID]):
         if not isinstance(reports, list | tuple) or len(reports) > MAX_REPORTS:
             msg = f"reports must be a list of at most {MAX_REPORTS}"
             raise InvalidRequestError(msg)
-        parsed = [parse_report(r) for r in reports]
-        ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
         with _gc_paused():
-            if self._plain_reports_ok():
-                try:
-                    return self._retrying(lambda: self._record_reports_plain(reports, parsed, ids))
-                except bulk_reports.NotPlainError:
-                    pass
+            if not self._plain_reports_ok():
+                parsed = [parse_report(r) for r in reports]
+                ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
+                return self._record_reports_by_aggregates(reports, parsed, ids)
+            # The first attempt trusts the state rows (no probe for newer events): a
+            # row behind its events makes the write conflict (``select_current_many``),
+            # and the retries read probing.
+            parsed, ids, first = self._parse_and_load(reports)
+            loaded = [first]
+
+            def attempt() -> Written[list[dict[str, str]]]:
+                messages = loaded.pop() if loaded else self._load_plain(ids, probe=True)
+                return self._record_reports_plain(reports, parsed, messages)
+
+            try:
+                return self._retrying(attempt)
+            except bulk_reports.NotPlainError:
+                pass
             return self._record_reports_by_aggregates(reports, parsed, ids)
+
+    def _parse_and_load(
+        self, reports: Sequence[Any]
+    ) -> tuple[list[IncomingReport | None], list[UUID], dict[UUID, bulk_reports.Loaded]]:
+        """The reports parsed, their messages' ids (first seen first) and the messages
+        as plain state, their rows trusted (``probe=False``).
+
+        Where the store can queue reads (PostgreSQL's pipeline), the reports are
+        parsed in chunks and each chunk's rows are read while the next chunk is
+        parsed and the one before decoded: Python and PostgreSQL work at once."""
+        parsed: list[IncomingReport | None]
+        reading = getattr(self.recorder, "reading_states", None)
+        if reading is None:
+            parsed = [parse_report(r) for r in reports]
+            ids = list(dict.fromkeys(p.message_id for p in parsed if p is not None))
+            return parsed, ids, self._load_plain(ids, probe=False)
+        parsed = []
+        seen: dict[UUID, None] = {}
+        found: dict[UUID, bulk_reports.Loaded] = {}
+        from_row = bulk_reports.from_row
+        with reading(MESSAGE_STATE_FORMAT, probe=False) as reads:
+            for start in range(0, len(reports), REPORT_READ_CHUNK):
+                chunk = [parse_report(r) for r in reports[start : start + REPORT_READ_CHUNK]]
+                parsed += chunk
+                fresh = []
+                for p in chunk:
+                    if p is not None and p.message_id not in seen:
+                        seen[p.message_id] = None
+                        fresh.append(p.message_id)
+                rows = reads.take()  # the chunk before's (PostgreSQL read it meanwhile)
+                reads.send(fresh)
+                for oid, version, state in rows:
+                    found[oid] = from_row(oid, version, state)
+            for oid, version, state in reads.take():
+                found[oid] = from_row(oid, version, state)
+            others = reads.finish()
+        for aggregate_id, (row, events) in others.items():
+            message = self._plain_from_events(aggregate_id, row, events)
+            if message is not None:
+                found[aggregate_id] = message
+        return parsed, list(seen), found
 
     def _record_reports_by_aggregates(
         self,
@@ -1252,10 +1308,10 @@ class Ledger(Application[UUID]):
         self,
         reports: Sequence[Any],
         parsed: Sequence[IncomingReport | None],
-        ids: Sequence[UUID],
+        messages: dict[UUID, bulk_reports.Loaded],
     ) -> Written[list[dict[str, str]]]:
-        """One attempt of ``record_delivery_reports`` from plain rows."""
-        messages = self._load_plain(ids)
+        """One attempt of ``record_delivery_reports`` from plain rows, on ``messages``
+        (loaded for it: changed in place)."""
         now = self.now()
         rows = bulk_reports.build(reports, parsed, messages, now)
         accounts = []
@@ -1281,26 +1337,37 @@ class Ledger(Application[UUID]):
         self._take_snapshots(processing)
         return Written(rows.results, max(ids_written) if ids_written else None)
 
-    def _load_plain(self, ids: Sequence[UUID]) -> dict[UUID, bulk_reports.Loaded]:
+    def _load_plain(
+        self, ids: Sequence[UUID], *, probe: bool = True
+    ) -> dict[UUID, bulk_reports.Loaded]:
         """``get_messages`` as plain state: a message with a current row and no newer
-        event is its parsed row; any other is replayed from its events."""
+        event is its parsed row; any other is replayed from its events. ``probe=False``
+        trusts each row to be current (``select_current_many``)."""
         found: dict[UUID, bulk_reports.Loaded] = {}
         if not ids:
             return found
-        to_event = self.mapper.to_domain_event
         recorder: Any = self.recorder
         for aggregate_id, (row, events) in recorder.select_current_many(
-            list(ids), MESSAGE_STATE_FORMAT
+            list(ids), MESSAGE_STATE_FORMAT, probe=probe
         ).items():
             if row is not None and not events:
                 found[aggregate_id] = bulk_reports.from_row(aggregate_id, *row)
                 continue
-            current: Any = None if row is None else message_state.decode(aggregate_id, *row)
-            for stored_event in events:
-                current = to_event(stored_event).mutate(current)  # type: ignore[attr-defined]
-            if isinstance(current, Message):
-                found[aggregate_id] = bulk_reports.from_message(current)
+            message = self._plain_from_events(aggregate_id, row, events)
+            if message is not None:
+                found[aggregate_id] = message
         return found
+
+    def _plain_from_events(
+        self, aggregate_id: UUID, row: tuple[int, bytes] | None, events: Sequence[StoredEvent]
+    ) -> bulk_reports.Loaded | None:
+        """A message from its row (if any) and the events after it; ``None`` if they
+        are not a message's."""
+        to_event = self.mapper.to_domain_event
+        current: Any = None if row is None else message_state.decode(aggregate_id, *row)
+        for stored_event in events:
+            current = to_event(stored_event).mutate(current)  # type: ignore[attr-defined]
+        return bulk_reports.from_message(current) if isinstance(current, Message) else None
 
     def _plain_reports_ok(self) -> bool:
         """Whether this store can take report rows built from plain data: it reads

@@ -171,7 +171,7 @@ def batches(draw: st.DrawFn, n: int) -> list[list[dict[str, Any]]]:
 )
 @given(data=st.data())
 def test_plain_rows_are_the_aggregate_paths_byte_for_byte(
-    database: Database, twin: Database, data: st.DataObject
+    database: Database, twin: Database, write_path: str, data: st.DataObject
 ) -> None:
     clock = FakeClock()
     by_aggregates = Ledger(database.eventsourcing_env(), clock=clock)
@@ -203,6 +203,8 @@ def test_plain_rows_are_the_aggregate_paths_byte_for_byte(
             # The same answers, the same events in the same order, the same rows.
             assert got.value == expected.value
             assert (got.position is None) == (expected.position is None)
+            if got.position is not None:  # the last event's own id, however written
+                assert got.position == plain.recorder.max_notification_id()
             assert events_after(plain, b0) == events_after(by_aggregates, a0)
             assert state_rows(twin, ids) == state_rows(database, ids)
     finally:

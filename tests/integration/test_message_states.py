@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import RecordConflictError
 from psycopg import sql
 
 from smsledger.adapters.recorders import COPY_FROM_ROWS
@@ -153,3 +154,84 @@ def test_a_large_send_writes_its_rows_by_copy_and_they_match(ledger: Ledger) -> 
     started, _ = ledger.start_sending(ids, ledger.now()).value
     assert len(started) == COPY_FROM_ROWS
     assert_rows_match_events(ledger, ids)
+
+
+def _watch_inserts(ledger: Ledger, before_first: Any = None) -> list[str]:
+    """Each ``insert_events`` of ``ledger`` from now on, as "ok" or "conflict";
+    ``before_first`` (if given) runs just before the first one."""
+    seen: list[str] = []
+    insert = ledger.recorder.insert_events
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        if before_first is not None and not seen:
+            before_first()
+        try:
+            ids = insert(*args, **kwargs)
+        except RecordConflictError:
+            seen.append("conflict")
+            raise
+        seen.append("ok")
+        return ids
+
+    ledger.recorder.insert_events = watched  # type: ignore[method-assign]
+    return seen
+
+
+def test_report_ingest_never_applies_a_report_to_a_row_behind_its_events(
+    database: Database, ledger: Ledger, clock: FakeClock, write_path: str
+) -> None:
+    """Report ingest trusts each row as current on its first attempt (no look for
+    newer events). A row planted one report behind: on it, the next report would be
+    applied; its write conflicts with the event already at that version, and the
+    retry, which probes, supersedes it as the events say."""
+    _, (a, b) = handed_off(ledger, 2)
+    clock.advance(minutes=5)
+    rows = ledger.recorder.select_current_many([a], MESSAGE_STATE_FORMAT)  # type: ignore[attr-defined]
+    (old_version, old_state), _ = rows[a]
+    ledger.record_delivery_reports([report(a, 201)])  # delivered: final
+    _rewrite(
+        database,
+        "UPDATE message_states SET version = %s, state = %s WHERE message_id = %s",
+        old_version,
+        old_state,
+        _key(database, a),
+    )
+    fresh = Ledger(database.eventsourcing_env(), clock=clock)
+    try:
+        inserts = _watch_inserts(fresh)
+        written = fresh.record_delivery_reports(
+            [report(a, 503, "2026-11-02T09:06:00+00:00"), report(b, 201)]
+        )
+        assert [r["outcome"] for r in written.value] == ["superseded", "applied"]
+        assert inserts == ["conflict", "ok"]
+        topics = [e.topic.rsplit(".", 1)[-1] for e in fresh.recorder.select_events(a)]
+        assert topics[old_version:] == ["ReportApplied", "ReportSuperseded"]
+        assert [e.topic.rsplit(".", 1)[-1] for e in fresh.recorder.select_events(b)][
+            old_version:
+        ] == ["ReportApplied"]  # once: the conflicting attempt wrote nothing
+        assert_rows_match_events(fresh, [a, b])
+    finally:
+        fresh.close()
+
+
+def test_two_ledgers_reporting_on_the_same_messages_end_as_the_events_say(
+    database: Database, ledger: Ledger, clock: FakeClock, write_path: str
+) -> None:
+    """Two processes ingest reports on the same messages: the second reads its rows,
+    then the first commits before the second writes. The second's write conflicts
+    and its retry judges its reports against what the first wrote."""
+    _, (a, b) = handed_off(ledger, 2)
+    clock.advance(minutes=5)
+    other = Ledger(database.eventsourcing_env(), clock=clock)
+    try:
+        first = lambda: other.record_delivery_reports([report(a, 201), report(b, 201)])  # noqa: E731
+        inserts = _watch_inserts(ledger, before_first=first)
+        written = ledger.record_delivery_reports(
+            [report(a, 201), report(b, 503, "2026-11-02T09:06:00+00:00")]
+        )
+        assert [r["outcome"] for r in written.value] == ["duplicate", "superseded"]
+        assert inserts == ["conflict", "ok"]
+        assert_rows_match_events(ledger, [a, b])
+        assert ledger.get_messages([b])[b].status == 201
+    finally:
+        other.close()

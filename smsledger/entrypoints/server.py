@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
@@ -174,6 +176,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
             uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
         else:
             os.environ[_ADDRESS_ENV] = f"{host}:{port}"  # the API processes inherit it
+            os.environ[_SUPERVISOR_ENV] = str(os.getpid())
             uvicorn.run(
                 f"{__name__}:api_process_app",
                 factory=True,
@@ -187,6 +190,30 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
         trimmer.stop()
         services.close()
     return 0
+
+
+_SUPERVISOR_ENV = "_SMSLEDGER_SERVE_SUPERVISOR"
+"""The pid of the ``serve --workers N`` supervisor, for its API processes: compared with
+their parent's, which may already have changed by the time one has imported the app."""
+
+PARENT_CHECK_SECONDS = 0.5
+"""How often an API process of ``serve --workers N`` looks whether its supervisor lives."""
+
+
+def _exit_with_parent(parent: int, stop: threading.Event) -> None:
+    """An API process whose supervisor died (``kill -9``: it could not stop its children)
+    is reparented, and would keep serving on the port with nobody to restart it or run
+    the background workers: it stops itself instead (SIGTERM, uvicorn's graceful stop,
+    so requests in flight are answered), then, were that to hang, exits."""
+    while True:
+        if os.getppid() != parent:
+            log.warning("the supervisor is gone; this API process stops", extra={"pid": parent})
+            os.kill(os.getpid(), signal.SIGTERM)
+            if not stop.wait(30):
+                os._exit(1)
+            return
+        if stop.wait(PARENT_CHECK_SECONDS):
+            return
 
 
 def api_process_app() -> FastAPI:
@@ -204,13 +231,20 @@ def api_process_app() -> FastAPI:
         services.callback_sender.add_own(host, int(port))
     app = create_app(services)
     trimmer = MemoryTrimmer()
+    supervisor = os.environ.get(_SUPERVISOR_ENV, "")
+    parent = int(supervisor) if supervisor.isdigit() else os.getppid()
+    orphaned = threading.Event()
 
     @contextlib.asynccontextmanager
     async def closing(_: Any) -> AsyncIterator[None]:
         trimmer.start()
+        threading.Thread(
+            target=_exit_with_parent, args=(parent, orphaned), name="parent-watch", daemon=True
+        ).start()
         try:
             yield
         finally:
+            orphaned.set()
             trimmer.stop()
             services.close()
 

@@ -244,3 +244,30 @@ def test_serve_with_two_processes_prints_the_operator_token_once(tmp_path: Path)
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert r.status_code == 201, r.text
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, or a pid gone, is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_api_processes_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    # kill -9 cannot let the supervisor stop its children: each notices it is orphaned
+    # and stops itself, so nothing keeps serving the port unsupervised.
+    env = clean_env(SMSLEDGER_LOG_LEVEL="WARNING")
+    with serve(tmp_path, env, args=["--workers", "2"]) as served:
+        api = _api_processes(served.process.pid)
+        assert len(api) == 2
+        assert httpx.get(f"{served.url}/healthz").status_code == 200
+        served.process.kill()
+        served.process.wait(10)
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in api):
+            assert time.monotonic() < deadline, [p for p in api if _alive(p)]
+            time.sleep(0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{served.url}/healthz", timeout=2)

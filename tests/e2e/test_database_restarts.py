@@ -51,7 +51,11 @@ OUTAGE_BUDGET = 50.0  # seconds for the outages, so the test stays near a minute
 OUTAGE_SECONDS = 5.0
 SENDERS = 4
 TOKEN = "restart-test-operator-token"
-RECOVERED_WITHIN = 8.0  # seconds from the database's start to a send's 202
+# Seconds from the database's start to a send's 202. Measured 2026-12-04 on an idle
+# machine, this session's code and the code before it alike: up to 7.3-7.9 s (the
+# connection pools' reconnect backoff after a 5 s outage), 8.8-9.1 under the suite's
+# load, so 8 s failed two of three clean-clone CI runs. 12 s bounds a hang, not speed.
+RECOVERED_WITHIN = 12.0
 
 
 @dataclass
